@@ -1,0 +1,14 @@
+"""The ``termstore`` command line. Each concern registers its commands from its own module."""
+
+from __future__ import annotations
+
+from pipelines.cli import doctor as _doctor
+from pipelines.cli.app import app
+
+__all__ = ["app", "main"]
+
+_COMMAND_MODULES = (_doctor,)
+
+
+def main() -> None:
+    app()
