@@ -27,6 +27,7 @@ from backquant.errors import (
     ForbiddenError,
     InternalServerError,
     NotFoundError,
+    NotJSONError,
     QuotaExhaustedError,
     RateLimitError,
     RequestValidationError,
@@ -102,8 +103,7 @@ _ADVICE: Final[dict[type[APIError], str]] = {
     "revoked or expired (not retried)",
     ForbiddenError: "the key is valid but the plan does not allow this call; "
     "check the subscription is active (not retried)",
-    RequestValidationError: "BackQuant rejected the request parameters "
-    "(not retried)",
+    RequestValidationError: "BackQuant rejected the request parameters (not retried)",
     RateLimitError: "per-minute burst limit hit; retries gave up "
     "within the deadline, the next tick will try again",
     UpstreamError: "BackQuant's stores are unreachable; retried with "
@@ -214,32 +214,6 @@ class BackQuantClient:
         outcomes = await asyncio.gather(*(self._outcome(symbol) for symbol in chosen))
         return {outcome.symbol: outcome for outcome in outcomes}
 
-    async def health(self) -> dict[str, Any]:
-        """The body of ``GET /v2/health`` (always HTTP 200; the status is in the body)."""
-        try:
-            response = await self._http.get(HEALTH_PATH)
-        except httpx.TimeoutException as exc:
-            raise FetchTimeoutError(f"GET {HEALTH_PATH} timed out ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            raise FetchConnectionError(
-                f"could not reach {self.config.base_url}: {type(exc).__name__}: {exc}"
-            ) from None
-        if response.status_code != 200:
-            raise error_from_response(
-                response.status_code,
-                response.content,
-                ResponseHeaders.from_mapping(response.headers),
-                "health",
-                self._key,
-            )
-        try:
-            body = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            raise FetchConnectionError(
-                f"{self.config.base_url}{HEALTH_PATH} did not answer JSON; is this BackQuant?"
-            ) from None
-        return body if isinstance(body, dict) else {"body": body}
-
     async def _outcome(self, symbol: str) -> FetchOutcome:
         started_at = datetime.now(UTC)
         try:
@@ -276,6 +250,34 @@ class BackQuantClient:
                 response.status_code, response.content, headers, symbol, self._key
             )
         return response.status_code, response.content, headers
+
+
+async def fetch_health(config: ClientConfig) -> dict[str, Any]:
+    """The body of ``GET /v2/health``, which needs no key and always answers HTTP 200."""
+    timeout = httpx.Timeout(config.read_timeout_s, connect=config.connect_timeout_s)
+    async with httpx.AsyncClient(base_url=config.base_url, timeout=timeout) as http:
+        try:
+            response = await http.get(HEALTH_PATH, headers={"User-Agent": USER_AGENT})
+        except httpx.TimeoutException as exc:
+            raise FetchTimeoutError(f"GET {HEALTH_PATH} timed out ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise FetchConnectionError(
+                f"could not reach {config.base_url}: {type(exc).__name__}: {exc}; "
+                "check BACKQUANT_BASE_URL and the network"
+            ) from None
+    headers = ResponseHeaders.from_mapping(response.headers)
+    if response.status_code != 200:
+        raise error_from_response(response.status_code, response.content, headers, "health", None)
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        raise NotJSONError(
+            f"{config.base_url}{HEALTH_PATH} did not answer JSON; is this BackQuant?",
+            raw=response.content,
+            status=response.status_code,
+            headers=headers,
+        ) from None
+    return body if isinstance(body, dict) else {"body": body}
 
 
 def fetch_all_sync(

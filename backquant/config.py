@@ -72,7 +72,9 @@ def describe_key_problem(secret: str) -> str | None:
         return "it has leading or trailing whitespace; copy the key again without spaces"
     if not _KEY_PATTERN.match(secret):
         if len(secret) < 8:
-            return f"it is {len(secret)} characters long; BackQuant keys look like bq_live_<32 chars>"
+            return (
+                f"it is {len(secret)} characters long; BackQuant keys look like bq_live_<32 chars>"
+            )
         return (
             "it contains characters a BackQuant key never has (allowed: letters, digits, _ - .); "
             "copy the key again"
@@ -151,9 +153,7 @@ class ClientConfig:
             raise ValueError("timeouts must be positive")
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str] | None = None, **overrides: object
-    ) -> ClientConfig:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> ClientConfig:
         """Settings from ``BACKQUANT_BASE_URL`` and ``BACKQUANT_API_KEY`` (key may be absent)."""
         source = os.environ if env is None else env
         raw_key = source.get(API_KEY_ENV)

@@ -1,9 +1,10 @@
 """The Deribit-style expiry calendar BackQuant uses for every symbol.
 
-Tokens look like ``28MAR25`` (BackQuant zero-pads) or ``7MAR25`` (Deribit does not). Every expiry
-settles at 08:00 UTC. Classification follows BackQuant's rules: the last Friday of Mar/Jun/Sep/Dec is
-quarterly, the last Friday of any other month is monthly, any other Friday is weekly, any other day
-is daily. A token that does not parse is kept with type ``unknown``, never dropped.
+Tokens look like ``28MAR25`` (BackQuant zero-pads) or ``7MAR25`` (Deribit does not). Every
+expiry settles at 08:00 UTC. Classification follows BackQuant's rules: the last Friday of
+Mar/Jun/Sep/Dec is quarterly, the last Friday of any other month is monthly, any other Friday is
+weekly, any other day is daily. A token that does not parse is kept with type ``unknown``, never
+dropped.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ _TOKEN = re.compile(r"^(\d{1,2})([A-Z]{3})(\d{2})$")
 _MONTHS: Final[dict[str, int]] = {
     name: number
     for number, name in enumerate(
-        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), start=1
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"),
+        start=1,
     )
 }
 _MONTH_NAMES: Final[dict[int, str]] = {number: name for name, number in _MONTHS.items()}
@@ -67,7 +69,7 @@ def parse_token(token: str) -> date | None:
 
 
 def format_token(expiry_date: date, *, zero_pad: bool = True) -> str:
-    """The token for a date: ``07MAR25`` with zero padding (BackQuant), ``7MAR25`` without (Deribit)."""
+    """The token for a date: ``07MAR25`` zero-padded (BackQuant), ``7MAR25`` not (Deribit)."""
     day = f"{expiry_date.day:02d}" if zero_pad else str(expiry_date.day)
     return f"{day}{_MONTH_NAMES[expiry_date.month]}{expiry_date.year % 100:02d}"
 

@@ -40,7 +40,7 @@ class VenueOI(ContractModel):
 
 
 class GexMaxPainBlock(ContractModel):
-    """Max pain: the settlement strike with the smallest payout to holders, and that payout (USD)."""
+    """Max pain: the settlement strike paying holders least, and that payout in USD."""
 
     strike: float | None = None
     value: float | None = None

@@ -65,11 +65,11 @@ class RetrySchedule:
         if isinstance(error, RateLimitError):
             if error.retry_after is not None:
                 return error.retry_after + jitter
-            return self.policy.rate_limit_backoff_s * 2 ** (count - 1) + jitter
+            return self.policy.rate_limit_backoff_s * 2.0 ** (count - 1) + jitter
         if isinstance(error, APIError):
             backoff = self.policy.upstream_backoff_s
             return backoff[min(count, len(backoff)) - 1]
-        return self.policy.transport_backoff_s * 2 ** (count - 1) + jitter
+        return self.policy.transport_backoff_s * 2.0 ** (count - 1) + jitter
 
     def retrying(self) -> AsyncRetrying:
         return AsyncRetrying(

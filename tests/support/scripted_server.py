@@ -40,7 +40,10 @@ class ScriptedBackQuant:
     def __init__(self) -> None:
         self.scripts: dict[str, list[Reply]] = defaultdict(list)
         self.requests: list[Recorded] = []
-        self.health_body = b'{"success":true,"data":{"status":"ok"},"meta":{"version":"2.7","timestamp":"2026-01-01T00:00:00Z"}}'
+        self.health_body = (
+            b'{"success":true,"data":{"status":"ok"},'
+            b'"meta":{"version":"2.7","timestamp":"2026-01-01T00:00:00Z"}}'
+        )
         self._lock = threading.Lock()
 
     def script(self, symbol: str, *replies: Reply) -> None:

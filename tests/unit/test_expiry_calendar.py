@@ -57,7 +57,9 @@ UNPARSEABLE = [
 
 
 @pytest.mark.parametrize(("token", "expected_date", "expected_type"), CALENDAR_CASES)
-def test_classifies_real_calendar_cases(token: str, expected_date: date, expected_type: str) -> None:
+def test_classifies_real_calendar_cases(
+    token: str, expected_date: date, expected_type: str
+) -> None:
     expiry = classify(token)
     assert expiry.expiry_date == expected_date
     assert expiry.type == expected_type

@@ -1,0 +1,3 @@
+from tests.support.fixtures import scripted_api
+
+__all__ = ["scripted_api"]
