@@ -15,8 +15,16 @@ def expiry_row(token: str, *, spot: float = 100_000.0, call_oi: float = 600.0) -
     info = classify(token)
     put_oi = call_oi * 0.8
     total = call_oi + put_oi
-    by_venue = {venue: {"call_oi": 0.0, "put_oi": 0.0, "total_oi": 0.0, "notional_oi_usd": 0.0} for venue in VENUES}
-    by_venue["deribit"] = {"call_oi": call_oi, "put_oi": put_oi, "total_oi": total, "notional_oi_usd": total * spot}
+    by_venue = {
+        venue: {"call_oi": 0.0, "put_oi": 0.0, "total_oi": 0.0, "notional_oi_usd": 0.0}
+        for venue in VENUES
+    }
+    by_venue["deribit"] = {
+        "call_oi": call_oi,
+        "put_oi": put_oi,
+        "total_oi": total,
+        "notional_oi_usd": total * spot,
+    }
     return {
         "expiry": token,
         "type": info.type,
@@ -52,7 +60,10 @@ def summary_document(
         base = computed.date()
         tokens = tuple(format_token(base + timedelta(days=offset)) for offset in (1, 4, 25, 115))
     rows = [expiry_row(token, spot=spot) for token in tokens]
-    counts = {kind: sum(1 for row in rows if row["type"] == kind) for kind in ("daily", "weekly", "monthly", "quarterly")}
+    counts = {
+        kind: sum(1 for row in rows if row["type"] == kind)
+        for kind in ("daily", "weekly", "monthly", "quarterly")
+    }
     return {
         "success": True,
         "data": {
@@ -77,11 +88,17 @@ def summary_body(symbol: str = "BTCUSDT", **kwargs: Any) -> bytes:
     return orjson.dumps(summary_document(symbol, **kwargs))
 
 
-def error_body(code: str, message: str, details: dict[str, Any] | None = None, request_id: str = "req_err0001") -> bytes:
+def error_body(
+    code: str, message: str, details: dict[str, Any] | None = None, request_id: str = "req_err0001"
+) -> bytes:
     return orjson.dumps(
         {
             "success": False,
             "error": {"code": code, "message": message, "details": details},
-            "meta": {"version": "2.7", "timestamp": "2026-03-02T12:00:00Z", "request_id": request_id},
+            "meta": {
+                "version": "2.7",
+                "timestamp": "2026-03-02T12:00:00Z",
+                "request_id": request_id,
+            },
         }
     )
