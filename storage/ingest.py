@@ -1,0 +1,270 @@
+"""One ingest tick: archive first, then normalise into hot files, then log every attempt.
+
+Per symbol, in this order: check the body (unsafe or absurd values → quarantine), archive it
+(the commit point: an archived key is never stored again), write the hot files with snapshots
+last, point the symbol's latest file at it, then write the attempt's ingest-log row. Every
+symbol is handled on its own, so one symbol's failure never touches the others. The whole tick
+holds the writer lock and ends with a catalog refresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+from backquant.client import FetchOutcome, FetchResult, fetch_all_sync
+from backquant.config import ClientConfig
+from backquant.errors import InvalidResponseError, SchemaViolationError
+from backquant.frames import (
+    FetchMeta,
+    IngestLogEntry,
+    RejectedValueError,
+    check_symbol,
+    ingest_log_frame,
+    normalise,
+)
+from backquant.validation import parse_expiry_summary
+from storage.archive import ArchiveCorruptError, ArchiveRecord
+from storage.catalog import refresh_catalog
+from storage.layout import SUMMARY_TABLES, utc_day
+from storage.quarantine import quarantine_body
+from storage.reports import DUPLICATE, STORED, SymbolReport, TickReport
+from storage.state import TierState, load_state, save_state
+from storage.tiers import (
+    delete_expired_hot,
+    hot_tick_complete,
+    update_latest,
+    write_hot_log,
+    write_hot_tick,
+)
+from storage.warehouse import Warehouse
+
+STORAGE_ERROR = "storage_error"
+QUARANTINED_KIND = RejectedValueError.kind
+
+
+class _Tick:
+    """Counters and state shared by the symbols of one tick."""
+
+    def __init__(self, warehouse: Warehouse, state: TierState) -> None:
+        self.warehouse = warehouse
+        self.layout = warehouse.layout
+        self.state = state
+        self.rows = dict.fromkeys((*SUMMARY_TABLES, "ingest_log"), 0)
+        self.duplicates = 0
+        self.quarantined = 0
+        self.dirty: list[tuple[str, date]] = []
+        self.state_changed = False
+
+    def note_day(self, symbol: str, day: date) -> None:
+        """A write into a cold day makes it dirty: its cold files no longer hold everything."""
+        if self.state.is_cold(symbol, day) and self.state.mark_dirty(symbol, day):
+            self.dirty.append((symbol, day))
+            self.state_changed = True
+
+    def quarantine(
+        self,
+        symbol: str,
+        at: datetime,
+        raw: bytes,
+        kind: str,
+        reason: str,
+        field_path: str | None,
+        status: int | None,
+        request_id: str | None,
+    ) -> str:
+        self.quarantined += 1
+        path = quarantine_body(
+            self.layout,
+            symbol=symbol,
+            received_at=at,
+            raw=raw,
+            kind=kind,
+            reason=reason,
+            field_path=field_path,
+            http_status=status,
+            request_id=request_id,
+        )
+        return str(path)
+
+
+def _failed(tick: _Tick, outcome: FetchOutcome) -> SymbolReport:
+    error = outcome.error
+    assert error is not None
+    quarantine_file = None
+    if isinstance(error, InvalidResponseError):
+        field_path = error.field_path if isinstance(error, SchemaViolationError) else None
+        quarantine_file = tick.quarantine(
+            outcome.symbol,
+            outcome.finished_at,
+            error.raw,
+            error.kind,
+            str(error),
+            field_path,
+            error.status,
+            error.request_id,
+        )
+    return SymbolReport(
+        symbol=outcome.symbol,
+        status=error.kind,
+        started_at=outcome.started_at,
+        latency_s=outcome.latency_s,
+        http_status=error.status,
+        request_id=error.request_id,
+        attempts=error.attempts,
+        reason=str(error),
+        quarantine_file=quarantine_file,
+    )
+
+
+def _succeeded(tick: _Tick, outcome: FetchOutcome, result: FetchResult) -> SymbolReport:
+    symbol = outcome.symbol
+    fetch = FetchMeta(
+        symbol=symbol,
+        status=result.status,
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+        attempts=result.attempts,
+        headers=result.headers,
+    )
+    meta = result.response.meta
+    base = SymbolReport(
+        symbol=symbol,
+        status=STORED,
+        started_at=outcome.started_at,
+        latency_s=result.latency_s,
+        http_status=result.status,
+        request_id=meta.request_id or result.headers.request_id,
+        attempts=result.attempts,
+        drift=result.parsed.drift,
+        warnings=result.parsed.warnings,
+        freshness_seconds=meta.freshness_seconds,
+        expiry_count=len(result.response.data.expiries),
+        spot=meta.spot_price,
+    )
+    try:
+        frames = normalise(result.parsed, fetch)
+    except RejectedValueError as error:
+        reason = f"rejected before storing: {error}"
+        path = tick.quarantine(
+            symbol,
+            result.finished_at,
+            result.raw,
+            error.kind,
+            reason,
+            error.field_path,
+            result.status,
+            base.request_id,
+        )
+        return replace(base, status=error.kind, reason=reason, quarantine_file=path)
+    computed_at = frames.snapshots.item(0, "computed_at")
+    day = utc_day(computed_at)
+    archive = tick.warehouse.archive
+    if archive.contains(symbol, computed_at):
+        tick.duplicates += 1
+        _complete_crashed_tick(tick, symbol, computed_at)
+        return replace(
+            base,
+            status=DUPLICATE,
+            computed_at=computed_at,
+            reason=f"computed_at {computed_at.isoformat()} is already archived; "
+            "BackQuant had not refreshed the summary yet",
+        )
+    archive.write(ArchiveRecord(symbol, computed_at, fetch, result.raw))
+    tick.note_day(symbol, day)
+    write_hot_tick(tick.layout, symbol, computed_at, frames)
+    for table, frame in frames.as_tables().items():
+        tick.rows[table] += frame.height
+    update_latest(tick.layout, symbol, computed_at, frames.expiries)
+    return replace(base, computed_at=computed_at)
+
+
+def _complete_crashed_tick(tick: _Tick, symbol: str, computed_at: datetime) -> None:
+    """An archived key without its hot snapshot file means a writer died mid-tick: redo the hot
+    files from the archived record, which yields the same bytes the first attempt would have."""
+    if tick.state.is_cold(symbol, utc_day(computed_at)):
+        return
+    if hot_tick_complete(tick.layout, symbol, computed_at):
+        return
+    record = tick.warehouse.archive.read(symbol, computed_at)
+    if record is None:
+        return
+    frames = normalise(parse_expiry_summary(record.raw), record.fetch)
+    write_hot_tick(tick.layout, symbol, computed_at, frames)
+    update_latest(tick.layout, symbol, computed_at, frames.expiries)
+
+
+def _ingest_symbol(tick: _Tick, outcome: FetchOutcome) -> SymbolReport:
+    try:
+        check_symbol(outcome.symbol)
+    except RejectedValueError as error:
+        return SymbolReport(
+            symbol=outcome.symbol[:40],
+            status=error.kind,
+            reason=str(error),
+            started_at=outcome.started_at,
+            latency_s=outcome.latency_s,
+        )
+    try:
+        if outcome.result is not None:
+            report = _succeeded(tick, outcome, outcome.result)
+        else:
+            report = _failed(tick, outcome)
+    except (OSError, ArchiveCorruptError) as error:
+        report = SymbolReport(
+            symbol=outcome.symbol,
+            status=STORAGE_ERROR,
+            started_at=outcome.started_at,
+            latency_s=outcome.latency_s,
+            reason=f"could not store the response: {error}; check disk space and permissions "
+            f"under {tick.layout.home}",
+        )
+    _log_attempt(tick, outcome, report)
+    return report
+
+
+def _log_attempt(tick: _Tick, outcome: FetchOutcome, report: SymbolReport) -> None:
+    entry = IngestLogEntry(
+        symbol=outcome.symbol,
+        started_at=outcome.started_at,
+        finished_at=outcome.finished_at,
+        outcome=report.status,
+        reason=report.reason,
+        http_status=report.http_status,
+        request_id=report.request_id,
+        attempts=report.attempts,
+        computed_at=report.computed_at,
+        quarantine_file=report.quarantine_file,
+    )
+    tick.note_day(outcome.symbol, utc_day(outcome.started_at))
+    write_hot_log(tick.layout, outcome.symbol, outcome.started_at, ingest_log_frame([entry]))
+    tick.rows["ingest_log"] += 1
+
+
+def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) -> TickReport:
+    """Store one tick's fetch outcomes; returns what happened to each symbol."""
+    started_at = datetime.now(UTC)
+    with warehouse.lock():
+        tick = _Tick(warehouse, load_state(warehouse.layout))
+        reports = tuple(_ingest_symbol(tick, outcome) for _, outcome in sorted(outcomes.items()))
+        if tick.state_changed:
+            save_state(warehouse.layout, tick.state)
+        refresh_catalog(warehouse.layout, tick.state)
+        delete_expired_hot(
+            warehouse.layout, tick.state, datetime.now(UTC), warehouse.hot_grace.total_seconds()
+        )
+    return TickReport(
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+        symbols=reports,
+        rows_written=tick.rows,
+        duplicates_skipped=tick.duplicates,
+        quarantined=tick.quarantined,
+        dirty_marked=tuple(tick.dirty),
+    )
+
+
+def ingest_once(warehouse: Warehouse, config: ClientConfig) -> TickReport:
+    """Fetch every configured symbol concurrently, then store the outcomes."""
+    return ingest_outcomes(warehouse, fetch_all_sync(config))

@@ -1,0 +1,46 @@
+"""Quarantine: bodies termstore refused, kept byte for byte next to the reason they were refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+
+from storage.atomic import atomic_write_bytes
+from storage.layout import Layout, key_stamp, utc_day
+
+
+def quarantine_body(
+    layout: Layout,
+    *,
+    symbol: str,
+    received_at: datetime,
+    raw: bytes,
+    kind: str,
+    reason: str,
+    field_path: str | None,
+    http_status: int | None,
+    request_id: str | None,
+) -> Path:
+    """Keep ``raw`` and a JSON reason; returns the body's path. The reason is written last, so
+    a reason file always has its body."""
+    directory = layout.quarantine_day_dir(symbol, utc_day(received_at))
+    stem = f"{key_stamp(received_at)}-{kind}"
+    body_path = directory / f"{stem}.body"
+    atomic_write_bytes(body_path, raw)
+    reason_document = {
+        "symbol": symbol,
+        "received_at": received_at.isoformat(),
+        "kind": kind,
+        "reason": reason,
+        "field_path": field_path,
+        "http_status": http_status,
+        "request_id": request_id,
+        "body_file": body_path.name,
+        "body_bytes": len(raw),
+    }
+    atomic_write_bytes(
+        directory / f"{stem}.json", orjson.dumps(reason_document, option=orjson.OPT_INDENT_2)
+    )
+    return body_path

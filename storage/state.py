@@ -1,0 +1,114 @@
+"""Tier state: which symbol-days are cold, the per-symbol watermark, and dirty days.
+
+A symbol-day is cold once its four cold files are written and this file says so; the catalog
+then reads that day from the cold tier only, and every other day from the hot tier. The
+watermark is the newest cold day of a symbol. A tick that lands in a cold day marks it dirty so
+the day gets rebuilt. The file is rewritten atomically, and only by the lock-holding writer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import orjson
+
+from storage.atomic import atomic_write_bytes
+from storage.layout import Layout
+
+STATE_FORMAT = 1
+
+
+class StateCorruptError(RuntimeError):
+    """state/tiers.json cannot be read."""
+
+
+@dataclass
+class SymbolState:
+    cold_days: dict[date, datetime] = field(default_factory=dict)
+    """Cold day → when it was committed (hot files of that day are deleted after a grace)."""
+    dirty_days: set[date] = field(default_factory=set)
+
+
+@dataclass
+class TierState:
+    symbols: dict[str, SymbolState] = field(default_factory=dict)
+
+    def of(self, symbol: str) -> SymbolState:
+        return self.symbols.setdefault(symbol, SymbolState())
+
+    def is_cold(self, symbol: str, day: date) -> bool:
+        return day in self.of(symbol).cold_days
+
+    def watermark(self, symbol: str) -> date | None:
+        cold = self.of(symbol).cold_days
+        return max(cold) if cold else None
+
+    def mark_cold(self, symbol: str, day: date, committed_at: datetime) -> None:
+        entry = self.of(symbol)
+        entry.cold_days[day] = committed_at
+        entry.dirty_days.discard(day)
+
+    def mark_dirty(self, symbol: str, day: date) -> bool:
+        """Mark a cold day dirty; True when that changed anything."""
+        entry = self.of(symbol)
+        if day in entry.dirty_days:
+            return False
+        entry.dirty_days.add(day)
+        return True
+
+    def dirty(self) -> list[tuple[str, date]]:
+        return sorted(
+            (symbol, day) for symbol, entry in self.symbols.items() for day in entry.dirty_days
+        )
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "format": STATE_FORMAT,
+                "symbols": {
+                    symbol: {
+                        "watermark": (wm.isoformat() if (wm := self.watermark(symbol)) else None),
+                        "cold_days": {
+                            day.isoformat(): at.isoformat()
+                            for day, at in sorted(entry.cold_days.items())
+                        },
+                        "dirty_days": sorted(day.isoformat() for day in entry.dirty_days),
+                    }
+                    for symbol, entry in sorted(self.symbols.items())
+                },
+            },
+            option=orjson.OPT_INDENT_2,
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> TierState:
+        document = orjson.loads(data)
+        state = cls()
+        for symbol, entry in document["symbols"].items():
+            state.symbols[symbol] = SymbolState(
+                cold_days={
+                    date.fromisoformat(day): datetime.fromisoformat(at)
+                    for day, at in entry["cold_days"].items()
+                },
+                dirty_days={date.fromisoformat(day) for day in entry["dirty_days"]},
+            )
+        return state
+
+
+def load_state(layout: Layout) -> TierState:
+    path = layout.state_file
+    if not path.exists():
+        return TierState()
+    try:
+        return TierState.from_json(path.read_bytes())
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StateCorruptError(
+            f"{path} is unreadable ({type(exc).__name__}: {exc}). It is only ever replaced "
+            "atomically, so this is outside damage: restore it from a backup, or delete it and "
+            "rebuild every day (termstore rebuild --start ... --end ...)"
+        ) from None
+
+
+def save_state(layout: Layout, state: TierState) -> None:
+    atomic_write_bytes(layout.state_file, state.to_json())

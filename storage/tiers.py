@@ -1,0 +1,77 @@
+"""Hot-tier, latest-file and clean-up writes. Callers hold the writer lock."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+
+import polars as pl
+
+from backquant.frames import SummaryFrames
+from storage.atomic import atomic_write_parquet, fsync_dir, unlink_durably
+from storage.catalog import hot_days, latest_file
+from storage.layout import TABLES, Layout, parse_key_stamp
+from storage.state import TierState
+
+# snapshots last: its presence marks the tick complete (see catalog.visible_files).
+HOT_WRITE_ORDER = ("expiries", "venue_oi", "snapshots")
+
+
+def write_hot_tick(
+    layout: Layout, symbol: str, computed_at: datetime, frames: SummaryFrames
+) -> None:
+    tables = frames.as_tables()
+    for table in HOT_WRITE_ORDER:
+        atomic_write_parquet(layout.hot_file(table, symbol, computed_at), tables[table])
+
+
+def hot_tick_complete(layout: Layout, symbol: str, computed_at: datetime) -> bool:
+    return layout.hot_file("snapshots", symbol, computed_at).exists()
+
+
+def write_hot_log(layout: Layout, symbol: str, started_at: datetime, frame: pl.DataFrame) -> None:
+    atomic_write_parquet(layout.hot_file("ingest_log", symbol, started_at), frame)
+
+
+def latest_key(layout: Layout, symbol: str) -> datetime | None:
+    path = latest_file(layout, symbol)
+    return None if path is None else parse_key_stamp(path.stem)
+
+
+def update_latest(
+    layout: Layout, symbol: str, computed_at: datetime, expiries: pl.DataFrame
+) -> bool:
+    """Make ``expiries`` the symbol's latest term structure unless a newer one is there."""
+    current = latest_key(layout, symbol)
+    if current is not None and current > computed_at:
+        return False
+    atomic_write_parquet(layout.latest_file(symbol, computed_at), expiries)
+    stale = [
+        path
+        for path in layout.latest_dir(symbol).glob("*.parquet")
+        if path.name != layout.latest_file(symbol, computed_at).name
+    ]
+    unlink_durably(stale)
+    return True
+
+
+def delete_expired_hot(layout: Layout, state: TierState, now: datetime, grace_s: float) -> int:
+    """Drop hot day directories of clean cold days committed more than ``grace_s`` ago.
+
+    Dirty days keep theirs: late ingest-log rows live only there until the day is rebuilt.
+    Only call after the catalog that stops reading them is in place.
+    """
+    removed = 0
+    for symbol, entry in state.symbols.items():
+        for table in TABLES:
+            for day in hot_days(layout, table, symbol):
+                committed_at = entry.cold_days.get(day)
+                if committed_at is None or day in entry.dirty_days:
+                    continue
+                if (now - committed_at).total_seconds() < grace_s:
+                    continue
+                directory = layout.hot_day_dir(table, symbol, day)
+                shutil.rmtree(directory)
+                fsync_dir(directory.parent)
+                removed += 1
+    return removed
