@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pipelines.cli import doctor as _doctor
+from pipelines.cli import warehouse as _warehouse
 from pipelines.cli.app import app
 
 __all__ = ["app", "main"]
 
-_COMMAND_MODULES = (_doctor,)
+_COMMAND_MODULES = (_doctor, _warehouse)
 
 
 def main() -> None:

@@ -1,0 +1,159 @@
+"""``termstore ingest``, ``rebuild`` and ``sql``: the warehouse from the command line."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from backquant.config import ClientConfig
+from backquant.errors import ConfigError
+from pipelines.cli.app import app, console, err_console
+from storage import QueryError, Warehouse, ingest_once, rebuild_day, rebuild_range
+from storage.locking import WriterBusyError
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", help="Warehouse root (default: $TERMSTORE_HOME, else ./warehouse)."),
+]
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+def _print_rows(title: str, rows: list[dict[str, str]]) -> None:
+    table = Table(title=title)
+    for column in rows[0] if rows else ():
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row.values())
+    console.print(table)
+
+
+def _open(home: Path | None) -> Warehouse:
+    try:
+        return Warehouse.open(home)
+    except (OSError, WriterBusyError) as exc:
+        err_console.print(f"[red]cannot open the warehouse:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def ingest(
+    once: Annotated[
+        bool, typer.Option("--once", help="Fetch and store one tick, then exit.")
+    ] = False,
+    home: HomeOption = None,
+) -> None:
+    """Fetch the four symbols once, archive and store them, and print a per-symbol summary."""
+    if not once:
+        err_console.print(
+            "only [bold]--once[/] is supported here; scheduled ingestion runs in Dagster "
+            "(make dev)."
+        )
+        raise typer.Exit(2)
+    try:
+        config = ClientConfig.from_env()
+        config.require_key()
+    except ConfigError as exc:
+        err_console.print(f"[red]configuration error:[/] {exc}")
+        raise typer.Exit(2) from None
+    warehouse = _open(home)
+    try:
+        report = ingest_once(warehouse, config)
+    except WriterBusyError as exc:
+        err_console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    _print_rows(f"Ingest tick → {warehouse.home}", report.table_rows())
+    console.print(
+        f"rows written: {report.rows_written}; duplicates skipped: {report.duplicates_skipped}; "
+        f"quarantined: {report.quarantined}"
+    )
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def rebuild(
+    day: Annotated[str | None, typer.Option("--date", help="One UTC day (YYYY-MM-DD).")] = None,
+    start: Annotated[str | None, typer.Option("--start", help="First day of a range.")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last day (inclusive).")] = None,
+    symbol: Annotated[
+        list[str] | None, typer.Option("--symbol", help="Limit to symbol(s).")
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Rebuild days from the raw archive into the cold tier (idempotent)."""
+    try:
+        if day is not None and start is None and end is None:
+            days = (date.fromisoformat(day), date.fromisoformat(day))
+        elif day is None and start is not None and end is not None:
+            days = (date.fromisoformat(start), date.fromisoformat(end))
+        else:
+            raise ValueError("give either --date D, or both --start D and --end D")
+    except ValueError as exc:
+        err_console.print(f"[red]bad dates:[/] {exc} (dates look like 2026-03-02)")
+        raise typer.Exit(2) from None
+    warehouse = _open(home)
+    try:
+        if days[0] == days[1]:
+            report = rebuild_day(warehouse, days[0], symbol or None)
+        else:
+            report = rebuild_range(warehouse, days[0], days[1], symbol or None)
+    except (ValueError, WriterBusyError) as exc:
+        err_console.print(f"[red]cannot rebuild:[/] {exc}")
+        raise typer.Exit(2) from None
+    _print_rows(f"Rebuild ({report.seconds:.2f} s)", report.table_rows())
+    if report.missing and not report.rebuilt:
+        raise typer.Exit(1)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A read-only SQL query over the catalog.")],
+    output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", help="Write to this file.")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Run a read-only SQL query against warehouse.duckdb."""
+    warehouse = _open(home)
+    try:
+        frame = warehouse.sql(query)
+    except QueryError as exc:
+        err_console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    finally:
+        warehouse.close()
+    _emit(frame, output_format, output)
+
+
+def _emit(frame: pl.DataFrame, output_format: OutputFormat, output: Path | None) -> None:
+    if output_format is OutputFormat.parquet:
+        if output is None:
+            err_console.print("[red]--format parquet needs --output FILE[/]")
+            raise typer.Exit(2)
+        frame.write_parquet(output)
+        console.print(f"wrote {frame.height} rows to {output}")
+        return
+    if output_format is OutputFormat.table:
+        with pl.Config(tbl_rows=-1 if output else 50, tbl_cols=-1, fmt_str_lengths=60):
+            text = str(frame)
+    elif output_format is OutputFormat.csv:
+        text = frame.write_csv()
+    else:
+        text = frame.write_json()
+    if output is not None:
+        output.write_text(text)
+        console.print(f"wrote {frame.height} rows to {output}")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
