@@ -83,6 +83,10 @@ class Market:
                 self._cache.popitem(last=False)
         return snapshot
 
+    def cache_size(self) -> int:
+        with self._lock:
+            return len(self._cache)
+
     def expiry_summary(self, symbol: str, at: datetime) -> dict[str, Any]:
         """The success body for the bucket containing ``at``, as served to the first request
         for that bucket with the clock at ``at``."""
