@@ -1,0 +1,73 @@
+"""Builders for fetch outcomes and checks on a warehouse, shared by the storage tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from backquant.client import FetchOutcome, FetchResult
+from backquant.headers import ResponseHeaders
+from backquant.symbols import SUPPORTED_SYMBOLS
+from backquant.validation import parse_expiry_summary
+from storage import Warehouse
+from tests.support.bodies import summary_document
+
+BASE_TIME = datetime(2026, 3, 2, 12, 0, 30, tzinfo=UTC)
+
+KEY_COLUMNS = {
+    "snapshots": ("symbol", "computed_at"),
+    "expiries": ("symbol", "computed_at", "expiry"),
+    "venue_oi": ("symbol", "computed_at", "expiry", "venue"),
+    "ingest_log": ("symbol", "started_at"),
+}
+
+
+def body(symbol: str, computed_at: datetime, **changes: Any) -> bytes:
+    document = summary_document(symbol, computed_at=computed_at, request_id=f"req_{symbol}")
+    for path, value in changes.items():
+        target = document
+        parts = path.split(".")
+        for part in parts[:-1]:
+            target = target[int(part)] if isinstance(target, list) else target[part]
+        target[parts[-1]] = value
+    return orjson.dumps(document)
+
+
+def outcome(
+    symbol: str, computed_at: datetime, raw: bytes | None = None, *, started_at: datetime | None = None
+) -> FetchOutcome:
+    raw = raw if raw is not None else body(symbol, computed_at)
+    started = started_at or computed_at + timedelta(seconds=5)
+    finished = started + timedelta(milliseconds=120)
+    headers = ResponseHeaders(ratelimit_limit=60, ratelimit_remaining=59, request_id=f"req_{symbol}")
+    result = FetchResult(symbol, parse_expiry_summary(raw), raw, 200, headers, started, finished, 1)
+    return FetchOutcome(symbol, started, finished, result=result)
+
+
+def tick(
+    computed_at: datetime,
+    symbols: tuple[str, ...] = SUPPORTED_SYMBOLS,
+    *,
+    started_at: datetime | None = None,
+) -> dict[str, FetchOutcome]:
+    return {symbol: outcome(symbol, computed_at, started_at=started_at) for symbol in symbols}
+
+
+def duplicate_keys(warehouse: Warehouse) -> dict[str, int]:
+    """Number of keys seen more than once, per table (all zero when exactly-once holds)."""
+    found = {}
+    for table, keys in KEY_COLUMNS.items():
+        columns = ", ".join(keys)
+        frame = warehouse.sql(
+            f"SELECT count(*) AS n FROM (SELECT {columns} FROM {table} "
+            f"GROUP BY {columns} HAVING count(*) > 1)"
+        )
+        found[table] = int(frame.item())
+    return found
+
+
+def table(warehouse: Warehouse, name: str) -> Any:
+    keys = ", ".join(KEY_COLUMNS[name])
+    return warehouse.sql(f"SELECT * FROM {name} ORDER BY {keys}")

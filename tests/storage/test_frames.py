@@ -1,0 +1,98 @@
+"""Response → frames: explicit schemas, derived columns, and refusal of absurd or unsafe values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from backquant.expiry_calendar import SECONDS_PER_YEAR
+from backquant.frames import (
+    EXPIRIES_SCHEMA,
+    SNAPSHOTS_SCHEMA,
+    VENUE_OI_SCHEMA,
+    FetchMeta,
+    RejectedValueError,
+    normalise,
+)
+from backquant.headers import ResponseHeaders
+from backquant.validation import parse_expiry_summary
+from tests.storage.helpers import BASE_TIME, body
+from tests.support.bodies import summary_document
+
+
+def _fetch(symbol: str = "BTCUSDT") -> FetchMeta:
+    started = BASE_TIME + timedelta(seconds=3)
+    return FetchMeta(symbol, 200, started, started + timedelta(milliseconds=250), 2,
+                     ResponseHeaders(quota_remaining=1000, request_id="req_h"))
+
+
+def test_frames_follow_their_schemas_and_derive_time_to_expiry() -> None:
+    frames = normalise(parse_expiry_summary(body("BTCUSDT", BASE_TIME)), _fetch())
+    assert frames.snapshots.schema == SNAPSHOTS_SCHEMA
+    assert frames.expiries.schema == EXPIRIES_SCHEMA
+    assert frames.venue_oi.schema == VENUE_OI_SCHEMA
+    snapshot = frames.snapshots.row(0, named=True)
+    assert snapshot["computed_at"] == BASE_TIME
+    assert snapshot["latency_s"] == pytest.approx(0.25)
+    assert snapshot["attempts"] == 2 and snapshot["quota_remaining"] == 1000
+    assert snapshot["expiry_count"] == frames.expiries.height
+    for row in frames.expiries.iter_rows(named=True):
+        assert row["expiry_at"].hour == 8 and row["expiry_at"].tzinfo is not None
+        expected = (row["expiry_at"] - BASE_TIME).total_seconds() / SECONDS_PER_YEAR
+        assert row["years_to_expiry"] == pytest.approx(expected)
+        assert row["max_pain_strike"] == 98_000.0
+    # Eight zero-filled venues per expiry, no unattributed remainder in these bodies.
+    assert frames.venue_oi.height == 8 * frames.expiries.height
+
+
+def test_unattributed_remainder_becomes_a_venue_row() -> None:
+    document = summary_document("ETHUSDT", computed_at=BASE_TIME)
+    document["data"]["expiries"][0]["by_venue_unattributed"] = {
+        "call_oi": 1.0, "put_oi": 2.0, "total_oi": 3.0, "notional_oi_usd": None
+    }
+    frames = normalise(parse_expiry_summary(orjson.dumps(document)), _fetch("ETHUSDT"))
+    remainder = frames.venue_oi.filter(frames.venue_oi["is_unattributed"])
+    assert remainder.height == 1 and remainder.item(0, "total_oi") == 3.0
+
+
+def test_normalising_twice_gives_identical_frames() -> None:
+    raw = body("SOLUSDT", BASE_TIME)
+    first = normalise(parse_expiry_summary(raw), _fetch("SOLUSDT"))
+    second = normalise(parse_expiry_summary(raw), _fetch("SOLUSDT"))
+    for name, frame in first.as_tables().items():
+        assert frame.equals(second.as_tables()[name])
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"data.expiries.0.call_oi": -5.0}, "data.expiries[0].call_oi"),
+        ({"data.expiries.1.atm_iv": 1500.0}, "data.expiries[1].atm_iv"),
+        ({"data.expiries.0.expiry": "../../etc"}, "data.expiries[0].expiry"),
+        ({"data.expiries.0.expiry": "28MAR25/x"}, "data.expiries[0].expiry"),
+        ({"meta.symbol": "ETHUSDT"}, "meta.symbol"),
+        ({"meta.computed_at": None}, "meta.computed_at"),
+        ({"meta.spot_price": -1.0}, "meta.spot_price"),
+        ({"data.expiries.0.by_venue.deribit.put_oi": -1.0}, "data.expiries[0].by_venue"),
+    ],
+)
+def test_absurd_or_unsafe_values_are_rejected_with_their_field(change: dict, field: str) -> None:
+    raw = body("BTCUSDT", BASE_TIME, **change)
+    with pytest.raises(RejectedValueError) as caught:
+        normalise(parse_expiry_summary(raw), _fetch())
+    assert caught.value.field_path.startswith(field)
+    assert field.split("[")[0] in str(caught.value)
+
+
+def test_a_symbol_outside_the_four_never_reaches_a_path() -> None:
+    raw = body("BTCUSDT", BASE_TIME, **{"meta.symbol": None})
+    with pytest.raises(RejectedValueError, match="not one of"):
+        normalise(parse_expiry_summary(raw), _fetch("../BTCUSDT"))
+
+
+def test_naive_and_offset_times_are_read_as_utc() -> None:
+    raw = body("BTCUSDT", BASE_TIME, **{"meta.computed_at": "2026-03-02T13:00:30+01:00"})
+    frames = normalise(parse_expiry_summary(raw), _fetch())
+    assert frames.snapshots.item(0, "computed_at") == datetime(2026, 3, 2, 12, 0, 30, tzinfo=UTC)
