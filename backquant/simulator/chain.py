@@ -28,6 +28,9 @@ IntArray = npt.NDArray[np.int64]
 OI_TENTHS: Final[int] = 10
 """OI is quoted to 0.1 coin, the smallest Deribit option size."""
 _TYPE_SCALE: Final[dict[str, float]] = {"daily": 0.3, "weekly": 1.0}
+_MIN_GRID_YEARS: Final[float] = 4.0 / 365.0
+_OI_SPREAD_SD: Final[float] = 1.3
+"""Width of the per-strike OI hump, in ATM standard deviations of log-moneyness."""
 _ANCHOR_RANGE: Final[tuple[float, float]] = (5.0, 10.0)
 _REGIME_PCR: Final[dict[str, float]] = {"calm": 1.0, "rally": 0.75, "stress": 1.35}
 
@@ -129,20 +132,21 @@ def build_chain(
 ) -> Chain:
     profile = PROFILES[symbol]
     t = surface.t_years
-    atm_sd = surface.atm_vol * np.sqrt(t)
+    # Strikes were listed days before expiry, so even a 0DTE keeps a grid of several days' width.
+    grid_sd = surface.atm_vol * np.sqrt(np.maximum(t, _MIN_GRID_YEARS))
     ordinals = np.array([e.expiry_date.toordinal() for e in expiries if e.expiry_date is not None])
     span = np.full(len(expiries), profile.strike_span_sd)
     if profile.thin:
         span = span * (0.45 + 0.6 * hashed_uniform(key64(seed, "thin-span", symbol), ordinals))
     grids = [
-        _strike_grid(spot, float(atm_sd[i]), strike_step(profile, float(t[i]) * 365.0), span[i])
+        _strike_grid(spot, float(grid_sd[i]), strike_step(profile, float(t[i]) * 365.0), span[i])
         for i in range(len(expiries))
     ]
     strike = np.concatenate(grids)
     index = np.repeat(np.arange(len(expiries)), [g.size for g in grids])
     min_step = profile.strike_steps[0]
 
-    z = np.log(strike / spot) / atm_sd[index]
+    z = np.log(strike / spot) / grid_sd[index]
     lattice = np.rint(strike / min_step).astype(np.int64)
     steps = np.array([strike_step(profile, float(x) * 365.0) for x in t])[index]
     units = np.rint(strike / steps).astype(np.int64)
@@ -152,8 +156,8 @@ def build_chain(
     tilt_key = key64(seed, "strike-tilt", symbol)
     call_tilt = np.exp(0.35 * hashed_normal(tilt_key, ordinals[index] * 1_000_003 + lattice))
     put_tilt = np.exp(0.35 * hashed_normal(tilt_key ^ 1, ordinals[index] * 1_000_003 + lattice))
-    call_weight = np.exp(-0.5 * ((z - 0.35) / 1.0) ** 2) * roundness * call_tilt
-    put_weight = np.exp(-0.5 * ((z + 0.35) / 1.0) ** 2) * roundness * put_tilt
+    call_weight = np.exp(-0.5 * ((z - 0.35) / _OI_SPREAD_SD) ** 2) * roundness * call_tilt
+    put_weight = np.exp(-0.5 * ((z + 0.35) / _OI_SPREAD_SD) ** 2) * roundness * put_tilt
 
     total = _expiry_oi(seed, profile, expiries, t, day)
     pcr_key = key64(seed, "pcr", symbol)

@@ -27,11 +27,15 @@ class Regime:
     """ATM vol points per unit of ln(T / 30 days): positive = upward-sloping term structure."""
     rho: float
     """SVI correlation: negative = put skew, positive = call skew."""
+    b_mult: float
+    """Multiplier on the SVI wing slope: stressed smiles are steeper."""
 
 
-CALM: Final[Regime] = Regime("calm", vol_mult=1.0, atm_add=0.0, slope=5.5, rho=-0.1)
-RALLY: Final[Regime] = Regime("rally", vol_mult=1.3, atm_add=6.0, slope=3.5, rho=0.25)
-STRESS: Final[Regime] = Regime("stress", vol_mult=2.0, atm_add=24.0, slope=-7.0, rho=-0.45)
+CALM: Final[Regime] = Regime("calm", vol_mult=1.0, atm_add=0.0, slope=5.5, rho=-0.1, b_mult=1.0)
+RALLY: Final[Regime] = Regime("rally", vol_mult=1.3, atm_add=6.0, slope=3.5, rho=0.25, b_mult=1.15)
+STRESS: Final[Regime] = Regime(
+    "stress", vol_mult=2.0, atm_add=24.0, slope=-7.0, rho=-0.5, b_mult=1.7
+)
 _LADDER: Final[tuple[tuple[float, Regime], ...]] = ((0.65, CALM), (0.80, RALLY), (1.0, STRESS))
 
 
@@ -56,4 +60,5 @@ def regime_at(seed: int, day: float) -> Regime:
         atm_add=current.atm_add + weight * (upcoming.atm_add - current.atm_add),
         slope=current.slope + weight * (upcoming.slope - current.slope),
         rho=current.rho + weight * (upcoming.rho - current.rho),
+        b_mult=current.b_mult + weight * (upcoming.b_mult - current.b_mult),
     )

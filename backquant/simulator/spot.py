@@ -22,6 +22,8 @@ from backquant.simulator.rng import FloatArray, generator, hashed_normal, key64
 EPOCH: Final[datetime] = datetime(2025, 1, 1, tzinfo=UTC)
 BLOCK: Final[int] = 128
 BUCKET_SECONDS: Final[int] = 30
+_LEVEL_BAND: Final[float] = 1.1
+"""Soft bound on |ln(spot / spot_at_epoch)|: prices stay within about e^±1.1 of the epoch level."""
 BUCKETS_PER_DAY: Final[int] = 86_400 // BUCKET_SECONDS
 
 
@@ -63,11 +65,15 @@ def _warm_levels(seed: int, symbol: str, block: int) -> None:
 
 
 def daily_log_level(seed: int, symbol: str, day: int) -> float:
-    """ln(spot / spot_at_epoch) at 00:00 UTC of ``day`` (days since the epoch)."""
+    """ln(spot / spot_at_epoch) at 00:00 UTC of ``day`` (days since the epoch).
+
+    The cumulated walk is softly compressed (``c·tanh(x/c)``) so that years of simulated history
+    keep prices in a believable band instead of drifting by orders of magnitude."""
     block, offset = divmod(day, BLOCK)
     _warm_levels(seed, symbol, block)
     start = _level_at_block_start(seed, symbol, block)
-    return start + float(_block_returns(seed, symbol, block)[:offset].sum())
+    walk = start + float(_block_returns(seed, symbol, block)[:offset].sum())
+    return _LEVEL_BAND * math.tanh(walk / _LEVEL_BAND)
 
 
 @lru_cache(maxsize=128)

@@ -23,6 +23,8 @@ from backquant.simulator.smile import SviSmiles
 from backquant.simulator.spot import BUCKETS_PER_DAY, atm_noise, log_level
 
 THIRTY_DAYS_YEARS: Final[float] = 30.0 / 365.0
+_SHORTEST_SLOPE_YEARS: Final[float] = 3.0 / 365.0
+"""Below three days the slope stops pulling ATM down; short-tenor noise dominates instead."""
 _HOUR_BUCKETS: Final[int] = 120
 _SPOT_VOL_BETA: Final[float] = 60.0
 """Vol points added per unit of negative 24-hour log return (a 1 % drop adds 0.6 points)."""
@@ -56,8 +58,10 @@ def build_surface(
     tenor_noise = hashed_normal(noise_key, ordinals * 1_000_003 + hour)
     days = np.maximum(t * 365.0, 0.5)
     short_tenor_scale = np.minimum(2.5 * np.sqrt(7.0 / days), 6.0)
-    atm_points = level_30d + regime.slope * np.log(t / THIRTY_DAYS_YEARS)
-    atm_points = np.clip(atm_points + short_tenor_scale * tenor_noise, 12.0, 250.0)
+    atm_points = level_30d + regime.slope * np.log(
+        np.maximum(t, _SHORTEST_SLOPE_YEARS) / THIRTY_DAYS_YEARS
+    )
+    atm_points = np.clip(atm_points + short_tenor_scale * tenor_noise, 18.0, 250.0)
     atm = atm_points / 100.0
     # Calendar-arbitrage guard: total variance σ²T must not decrease with T.
     total_variance = np.maximum.accumulate(atm * atm * t)
@@ -65,6 +69,10 @@ def build_surface(
     rho_noise = hashed_normal(noise_key ^ 1, ordinals * 1_000_003 + hour)
     rho = np.clip(regime.rho + profile.rho_shift + 0.05 * rho_noise, -0.9, 0.9)
     smiles = SviSmiles.calibrate(
-        atm, t, b_per_sqrt_year=profile.svi_b, s_per_sqrt_year=profile.svi_s, rho=rho
+        atm,
+        t,
+        b_per_sqrt_year=profile.svi_b * regime.b_mult,
+        s_per_sqrt_year=profile.svi_s,
+        rho=rho,
     )
     return Surface(regime=regime, t_years=t, atm_vol=atm, smiles=smiles)
