@@ -1,0 +1,107 @@
+"""``termstore demo`` and ``termstore dev``: the two ways to see termstore run in Dagster."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+
+from backquant.config import API_KEY_ENV, BASE_URL_ENV
+from backquant.simulator.config import DEFAULT_SIMULATOR_KEY
+from pipelines.cli.app import app, console
+from pipelines.settings import SIMULATED_ENV
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@app.command()
+def demo(
+    ticks: Annotated[int, typer.Option(min=2, max=60, help="How many ingest ticks to run.")] = 5,
+    keep: Annotated[
+        Path | None, typer.Option(help="Keep the demo warehouse in this directory.")
+    ] = None,
+) -> None:
+    """Simulator + a few ticks through Dagster + the day's rebuild + the term structure from SQL."""
+    from pipelines.demo import run_demo
+
+    started = time.perf_counter()
+    home = keep or Path(tempfile.mkdtemp(prefix="termstore-demo-"))
+    result = run_demo(home, ticks=ticks, say=console.print)
+    with pl.Config(tbl_rows=80, tbl_cols=12, tbl_width_chars=140, tbl_hide_dataframe_shape=True):
+        for symbol, frame in result.term_structure.group_by("symbol", maintain_order=True):
+            console.print(f"\n[bold]{symbol[0]}[/] term structure (latest snapshot, simulated)")
+            console.print(frame.drop("symbol"))
+    console.print(
+        f"\n{result.ticks} ticks through Dagster ({', '.join(map(str, result.stored_per_tick))} "
+        f"symbols stored per tick), {len(result.days)} day(s) rebuilt, {result.history_rows} "
+        f"expiry rows in SQL, in {time.perf_counter() - started:.1f} s. Data is SIMULATED."
+    )
+    console.print(f"warehouse: {result.home}  (termstore sql --home {result.home} \"...\")")
+    if keep is None:
+        shutil.rmtree(home, ignore_errors=True)
+        console.print("(throwaway home removed; pass --keep DIR to keep it)")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option(help="Dagster webserver port.")] = 3000,
+    dagster_home: Annotated[
+        Path, typer.Option(envvar="DAGSTER_HOME", help="Dagster instance directory.")
+    ] = PROJECT_ROOT / "dagster_home",
+) -> None:
+    """Dagster webserver + daemon; without a key, the simulator too, and the UI says so."""
+    env = dict(os.environ)
+    dagster_home = dagster_home.resolve()
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    if not (dagster_home / "dagster.yaml").exists():
+        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    env["DAGSTER_HOME"] = str(dagster_home)
+    env.setdefault("TERMSTORE_HOME", str(PROJECT_ROOT / "warehouse"))
+    children: list[subprocess.Popen[bytes]] = []
+    if not env.get(API_KEY_ENV):
+        sim_port = _free_port()
+        children.append(
+            subprocess.Popen(  # noqa: S603 - our own entry point
+                [sys.executable, "-m", "pipelines.cli", "simulator", "--port", str(sim_port)],
+                env=env,
+            )
+        )
+        env.update(
+            {
+                API_KEY_ENV: DEFAULT_SIMULATOR_KEY,
+                BASE_URL_ENV: f"http://127.0.0.1:{sim_port}",
+                SIMULATED_ENV: "1",
+            }
+        )
+        console.print(
+            f"[yellow]{API_KEY_ENV} is not set: serving SIMULATED data from the local simulator "
+            f"on port {sim_port}. Export a key to use the real API.[/]"
+        )
+    console.print(
+        f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={dagster_home}, "
+        f"TERMSTORE_HOME={env['TERMSTORE_HOME']}); turn on 'ingest_every_minute' under Automation."
+    )
+    dagster = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
+    try:
+        subprocess.run(  # noqa: S603
+            [*dagster, "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=PROJECT_ROOT, check=False
+        )
+    finally:
+        for child in children:
+            child.terminate()
+            child.wait(timeout=10)
