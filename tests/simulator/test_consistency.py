@@ -80,7 +80,10 @@ def test_max_pain_minimises_payout_over_the_chain(markets, seed, symbol, at):
         strikes = chain.strike[mask].tolist()
         calls, puts = chain.call_oi[mask].tolist(), chain.put_oi[mask].tolist()
         payouts = [
-            sum(c * max(p - k, 0.0) + q * max(k - p, 0.0) for k, c, q in zip(strikes, calls, puts))
+            sum(
+                c * max(p - k, 0.0) + q * max(k - p, 0.0)
+                for k, c, q in zip(strikes, calls, puts, strict=True)
+            )
             for p in strikes
         ]
         if row["max_pain"] is None:
