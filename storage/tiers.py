@@ -8,6 +8,7 @@ from datetime import datetime
 import polars as pl
 
 from backquant.frames import SummaryFrames
+from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.atomic import atomic_write_parquet, fsync_dir, unlink_durably
 from storage.catalog import hot_days, latest_file
 from storage.layout import TABLES, Layout, parse_key_stamp
@@ -46,22 +47,33 @@ def update_latest(
     if current is not None and current > computed_at:
         return False
     atomic_write_parquet(layout.latest_file(symbol, computed_at), expiries)
-    stale = [
-        path
-        for path in layout.latest_dir(symbol).glob("*.parquet")
-        if path.name != layout.latest_file(symbol, computed_at).name
-    ]
-    unlink_durably(stale)
     return True
 
 
+def _delete_stale_latest(layout: Layout, symbol: str, now: datetime, grace_s: float) -> int:
+    """Older latest files stay for the grace period: an older catalog may still list them."""
+    newest = latest_file(layout, symbol)
+    stale = [
+        path
+        for path in layout.latest_dir(symbol).glob("*.parquet")
+        if path != newest and now.timestamp() - path.stat().st_mtime >= grace_s
+    ]
+    unlink_durably(stale)
+    return len(stale)
+
+
 def delete_expired_hot(layout: Layout, state: TierState, now: datetime, grace_s: float) -> int:
-    """Drop hot day directories of clean cold days committed more than ``grace_s`` ago.
+    """Drop hot day directories of clean cold days committed more than ``grace_s`` ago, and
+    superseded latest files older than that.
 
     Dirty days keep theirs: late ingest-log rows live only there until the day is rebuilt.
     Only call after the catalog that stops reading them is in place.
     """
-    removed = 0
+    removed = sum(
+        _delete_stale_latest(layout, symbol, now, grace_s)
+        for symbol in SUPPORTED_SYMBOLS
+        if layout.latest_dir(symbol).is_dir()
+    )
     for symbol, entry in state.symbols.items():
         for table in TABLES:
             for day in hot_days(layout, table, symbol):

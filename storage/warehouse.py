@@ -81,10 +81,22 @@ class Warehouse:
             return refresh_catalog(self.layout, load_state(self.layout))
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """A new read-only connection to the catalog (the caller closes it). It keeps seeing the
-        catalog as it was when opened; open a new one to see newer ticks."""
-        connection = duckdb.connect(str(self.layout.catalog), read_only=True)
-        connection.execute("SET TimeZone = 'UTC'")
+        """A new read-only connection to the catalog (the caller closes it).
+
+        It attaches the catalog to a private in-memory database: DuckDB shares one instance per
+        file path within a process, so a plain ``connect(path)`` would hand back an instance
+        still showing a catalog that has since been replaced. The connection keeps seeing the
+        catalog as it was when opened; open a new one to see newer ticks.
+        """
+        connection = duckdb.connect(":memory:")
+        try:
+            path = str(self.layout.catalog).replace("'", "''")
+            connection.execute(f"ATTACH '{path}' AS warehouse (READ_ONLY)")
+            connection.execute("USE warehouse")
+            connection.execute("SET TimeZone = 'UTC'")
+        except duckdb.Error:
+            connection.close()
+            raise
         return connection
 
     def sql(self, query: str) -> pl.DataFrame:

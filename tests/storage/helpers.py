@@ -36,12 +36,18 @@ def body(symbol: str, computed_at: datetime, **changes: Any) -> bytes:
 
 
 def outcome(
-    symbol: str, computed_at: datetime, raw: bytes | None = None, *, started_at: datetime | None = None
+    symbol: str,
+    computed_at: datetime,
+    raw: bytes | None = None,
+    *,
+    started_at: datetime | None = None,
 ) -> FetchOutcome:
     raw = raw if raw is not None else body(symbol, computed_at)
     started = started_at or computed_at + timedelta(seconds=5)
     finished = started + timedelta(milliseconds=120)
-    headers = ResponseHeaders(ratelimit_limit=60, ratelimit_remaining=59, request_id=f"req_{symbol}")
+    headers = ResponseHeaders(
+        ratelimit_limit=60, ratelimit_remaining=59, request_id=f"req_{symbol}"
+    )
     result = FetchResult(symbol, parse_expiry_summary(raw), raw, 200, headers, started, finished, 1)
     return FetchOutcome(symbol, started, finished, result=result)
 

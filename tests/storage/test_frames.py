@@ -24,8 +24,14 @@ from tests.support.bodies import summary_document
 
 def _fetch(symbol: str = "BTCUSDT") -> FetchMeta:
     started = BASE_TIME + timedelta(seconds=3)
-    return FetchMeta(symbol, 200, started, started + timedelta(milliseconds=250), 2,
-                     ResponseHeaders(quota_remaining=1000, request_id="req_h"))
+    return FetchMeta(
+        symbol,
+        200,
+        started,
+        started + timedelta(milliseconds=250),
+        2,
+        ResponseHeaders(quota_remaining=1000, request_id="req_h"),
+    )
 
 
 def test_frames_follow_their_schemas_and_derive_time_to_expiry() -> None:
@@ -50,7 +56,10 @@ def test_frames_follow_their_schemas_and_derive_time_to_expiry() -> None:
 def test_unattributed_remainder_becomes_a_venue_row() -> None:
     document = summary_document("ETHUSDT", computed_at=BASE_TIME)
     document["data"]["expiries"][0]["by_venue_unattributed"] = {
-        "call_oi": 1.0, "put_oi": 2.0, "total_oi": 3.0, "notional_oi_usd": None
+        "call_oi": 1.0,
+        "put_oi": 2.0,
+        "total_oi": 3.0,
+        "notional_oi_usd": None,
     }
     frames = normalise(parse_expiry_summary(orjson.dumps(document)), _fetch("ETHUSDT"))
     remainder = frames.venue_oi.filter(frames.venue_oi["is_unattributed"])

@@ -47,7 +47,9 @@ def test_the_archive_holds_the_body_verbatim(warehouse: Warehouse) -> None:
 def test_duplicates_are_counted_not_stored_and_reingest_is_idempotent(warehouse: Warehouse) -> None:
     ingest_outcomes(warehouse, tick(BASE_TIME))
     before = {name: table(warehouse, name) for name in ("snapshots", "expiries", "venue_oi")}
-    again = ingest_outcomes(warehouse, tick(BASE_TIME, started_at=BASE_TIME + timedelta(seconds=60)))
+    again = ingest_outcomes(
+        warehouse, tick(BASE_TIME, started_at=BASE_TIME + timedelta(seconds=60))
+    )
     assert again.duplicates_skipped == 4 and again.stored == ()
     assert {report.status for report in again.symbols} == {"duplicate"}
     for name, frame in before.items():
@@ -82,19 +84,26 @@ def test_rejected_values_are_quarantined_and_logged(warehouse: Warehouse) -> Non
 
 
 def _config(base_url: str) -> ClientConfig:
-    fast = RetryPolicy(deadline_s=5, upstream_backoff_s=(), rate_limit_retries=0,
-                       transport_retries=0, jitter_s=0)
+    fast = RetryPolicy(
+        deadline_s=5, upstream_backoff_s=(), rate_limit_retries=0, transport_retries=0, jitter_s=0
+    )
     return ClientConfig(base_url=base_url, api_key=ApiKey(SECRET), retry=fast)
 
 
 FAILURES = {
-    "rate_limited": Reply(429, error_body("RATE_LIMIT_EXCEEDED", "slow down"),
-                          {"X-Quota-Remaining": "900", "Retry-After": "0"}),
+    "rate_limited": Reply(
+        429,
+        error_body("RATE_LIMIT_EXCEEDED", "slow down"),
+        {"X-Quota-Remaining": "900", "Retry-After": "0"},
+    ),
     "upstream_error": Reply(503, error_body("UPSTREAM_ERROR", "redis down")),
     "not_found": Reply(404, error_body("NOT_FOUND", "No data for HYPEUSDT")),
     "not_json": Reply(200, b"<html>gateway</html>"),
-    "schema_violation": Reply(200, b'{"success": true, "data": {"expiries": 3}, "meta": '
-                                   b'{"version": "2.7", "timestamp": "2026-03-02T12:00:00Z"}}'),
+    "schema_violation": Reply(
+        200,
+        b'{"success": true, "data": {"expiries": 3}, "meta": '
+        b'{"version": "2.7", "timestamp": "2026-03-02T12:00:00Z"}}',
+    ),
 }
 
 
@@ -112,7 +121,9 @@ def test_one_symbol_failing_over_http_never_touches_the_other_three(
     hype = report.symbol("HYPEUSDT")
     assert hype.status == kind and hype.reason
     assert warehouse.sql("SELECT count(*) FROM snapshots").item() == 3
-    log = warehouse.sql("SELECT outcome, reason, http_status FROM ingest_log WHERE symbol='HYPEUSDT'")
+    log = warehouse.sql(
+        "SELECT outcome, reason, http_status FROM ingest_log WHERE symbol='HYPEUSDT'"
+    )
     assert log.item(0, "outcome") == kind and log.item(0, "reason") == hype.reason
     quarantined = list((warehouse.home / "quarantine").rglob("*.body"))
     assert len(quarantined) == (1 if kind in ("not_json", "schema_violation") else 0)

@@ -1,0 +1,86 @@
+"""Rebuilds: restore from the archive, idempotence, dirty days, hot clean-up, clear messages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from storage import Warehouse, dirty_days, ingest_outcomes, rebuild_day, rebuild_range
+from storage.rebuild import rebuild_dirty
+from tests.storage.helpers import BASE_TIME, duplicate_keys, table, tick
+
+DAY = BASE_TIME.date()
+TABLES = ("snapshots", "expiries", "venue_oi", "ingest_log")
+
+
+def _ingest_minutes(warehouse: Warehouse, count: int) -> None:
+    for minute in range(count):
+        ingest_outcomes(warehouse, tick(BASE_TIME + timedelta(minutes=minute)))
+
+
+def _cold_bytes(warehouse: Warehouse) -> dict[Path, bytes]:
+    return {
+        path: path.read_bytes() for path in sorted((warehouse.home / "cold").rglob("*.parquet"))
+    }
+
+
+def test_rebuild_reproduces_the_hot_tables_exactly_and_twice_is_identical(
+    warehouse: Warehouse,
+) -> None:
+    _ingest_minutes(warehouse, 3)
+    hot = {name: table(warehouse, name) for name in TABLES}
+    report = rebuild_day(warehouse, DAY)
+    assert len(report.rebuilt) == 4 and all(day.responses == 3 for day in report.days)
+    for name in ("snapshots", "expiries", "venue_oi"):
+        assert table(warehouse, name).equals(hot[name]), name
+    first = _cold_bytes(warehouse)
+    rebuild_day(warehouse, DAY)
+    assert _cold_bytes(warehouse) == first
+    assert warehouse.state().watermark("BTCUSDT") == DAY
+
+
+def test_rebuild_packs_the_archive_and_can_rebuild_from_the_pack(warehouse: Warehouse) -> None:
+    _ingest_minutes(warehouse, 2)
+    rebuild_day(warehouse, DAY, ["BTCUSDT"])
+    archive = warehouse.home / "archive" / "BTCUSDT"
+    assert (archive / f"{DAY}.pack.parquet").exists()
+    assert not list(archive.rglob("*.rec.gz"))
+    before = table(warehouse, "expiries")
+    (warehouse.home / "cold" / "expiries" / "BTCUSDT" / f"{DAY}.parquet").unlink()
+    rebuild_day(warehouse, DAY, ["BTCUSDT"])
+    assert table(warehouse, "expiries").equals(before)
+
+
+def test_a_tick_into_a_cold_day_marks_it_dirty_and_a_rebuild_shows_it(warehouse: Warehouse) -> None:
+    _ingest_minutes(warehouse, 1)
+    rebuild_day(warehouse, DAY)
+    late = BASE_TIME + timedelta(hours=1)
+    report = ingest_outcomes(warehouse, tick(late, ("ETHUSDT",)))
+    assert report.dirty_marked == (("ETHUSDT", DAY),)
+    assert dirty_days(warehouse) == [("ETHUSDT", DAY)]
+    # Cold days are read from their cold files only: nothing doubles before the rebuild.
+    assert duplicate_keys(warehouse) == dict.fromkeys(TABLES, 0)
+    rebuild_dirty(warehouse)
+    assert dirty_days(warehouse) == []
+    count = warehouse.sql("SELECT count(*) FROM snapshots WHERE symbol = 'ETHUSDT'").item()
+    assert count == 2
+
+
+def test_hot_files_of_cold_days_go_only_after_the_grace(tmp_path: Path) -> None:
+    warehouse = Warehouse.open(tmp_path / "home", hot_grace=timedelta(hours=1))
+    _ingest_minutes(warehouse, 1)
+    rebuild_day(warehouse, DAY)
+    hot_day = warehouse.home / "hot" / "snapshots" / "BTCUSDT" / DAY.isoformat()
+    assert hot_day.is_dir()
+    eager = Warehouse.open(tmp_path / "home", hot_grace=timedelta(0))
+    rebuild_day(eager, DAY + timedelta(days=1))
+    assert not hot_day.exists()
+    assert eager.sql("SELECT count(*) FROM snapshots").item() == 4
+
+
+def test_a_day_without_archive_says_so(warehouse: Warehouse) -> None:
+    _ingest_minutes(warehouse, 1)
+    report = rebuild_range(warehouse, DAY + timedelta(days=5), DAY + timedelta(days=6), ["SOLUSDT"])
+    assert len(report.missing) == 2 and not report.rebuilt
+    message = report.days[0].message
+    assert "no archived responses" in message and str(DAY) in message
