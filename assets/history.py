@@ -5,7 +5,6 @@ Materialising a day is compaction (hot → one sorted cold file per table × sym
 Its checks run in the same step, on the days that step rebuilt.
 """
 
-
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
 
@@ -66,7 +65,9 @@ def history_checks(
         f"SELECT symbol, CAST(computed_at AT TIME ZONE 'UTC' AS DATE) AS day, "  # noqa: S608
         f"count(*) AS snapshots FROM snapshots WHERE {in_days} GROUP BY ALL ORDER BY ALL"
     )
-    counts = {(row["symbol"], row["day"]): row["snapshots"] for row in per_day.iter_rows(named=True)}
+    counts = {
+        (row["symbol"], row["day"]): row["snapshots"] for row in per_day.iter_rows(named=True)
+    }
     coverage_rows = []
     worst = 1.0
     for item in report.days:

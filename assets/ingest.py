@@ -1,6 +1,5 @@
 """The tick asset: one warehouse ingest of all four symbols per run."""
 
-
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -12,11 +11,11 @@ from storage.ingest import ingest_once
 
 TICK_ASSET = "expiry_ticks"
 TICK_DESCRIPTION = (
-    "One tick of BackQuant's /v2/options/expiry-summary for BTCUSDT, ETHUSDT, SOLUSDT and HYPEUSDT, "
-    "fetched concurrently, archived verbatim, normalised and appended to the hot tier of the "
-    "`snapshots`, `expiries`, `venue_oi` and `ingest_log` tables. A failing symbol never costs the "
-    "others: it is logged with its reason in `ingest_log`, and the run fails only when no symbol "
-    "could be stored."
+    "One tick of BackQuant's /v2/options/expiry-summary for BTCUSDT, ETHUSDT, SOLUSDT and "
+    "HYPEUSDT, fetched concurrently, archived verbatim, normalised and appended to the hot "
+    "tier of the `snapshots`, `expiries`, `venue_oi` and `ingest_log` tables. A failing "
+    "symbol never costs the others: it is logged with its reason in `ingest_log`, and the run "
+    "fails only when no symbol could be stored."
 )
 
 
@@ -80,7 +79,15 @@ def build_tick_asset(*, simulated: bool) -> dg.AssetsDefinition:
     return expiry_ticks
 
 
-_GLANCE_COLUMNS = ("symbol", "status", "computed_at", "freshness_s", "expiries", "spot", "latency_s")
+_GLANCE_COLUMNS = (
+    "symbol",
+    "status",
+    "computed_at",
+    "freshness_s",
+    "expiries",
+    "spot",
+    "latency_s",
+)
 
 
 def _glance_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:

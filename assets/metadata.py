@@ -25,7 +25,7 @@ def column_schema(table: str) -> dg.TableSchema:
     )
 
 
-def table_metadata(rows: Sequence[Mapping[str, str]]) -> dg.MetadataValue:  # type: ignore[type-arg]
+def table_metadata(rows: Sequence[Mapping[str, str]]) -> dg.MetadataValue:
     """A small table for the UI; every cell shown as text."""
     if not rows:
         return dg.MetadataValue.md("_(nothing)_")
@@ -39,9 +39,12 @@ def table_metadata(rows: Sequence[Mapping[str, str]]) -> dg.MetadataValue:  # ty
     return dg.MetadataValue.md("\n".join([header, rule, *body]))
 
 
-def frame_metadata(frame: pl.DataFrame) -> dg.MetadataValue:  # type: ignore[type-arg]
+def frame_metadata(frame: pl.DataFrame) -> dg.MetadataValue:
     return table_metadata(
-        [{name: "" if value is None else str(value) for name, value in row.items()} for row in frame.iter_rows(named=True)]
+        [
+            {name: "" if value is None else str(value) for name, value in row.items()}
+            for row in frame.iter_rows(named=True)
+        ]
     )
 
 

@@ -1,5 +1,4 @@
-"""Jobs, schedules and sensors: minutely ingest, nightly history, dirty-day rebuilds, run pruning."""
-
+"""Jobs, schedules and sensors: minutely ingest, nightly history, dirty-day rebuilds, pruning."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -65,14 +64,13 @@ def build_ingest_schedule(settings: Settings) -> dg.ScheduleDefinition:
     return ingest_schedule
 
 
-def build_history_schedule() -> dg.ScheduleDefinition:
-    return dg.build_schedule_from_partitioned_job(
-        history_job,
-        name="history_nightly",
-        hour_of_day=0,
-        minute_of_hour=20,
-        description="Builds yesterday's expiry_history partition at 00:20 UTC.",
-    )
+history_schedule = dg.build_schedule_from_partitioned_job(
+    history_job,
+    name="history_nightly",
+    hour_of_day=0,
+    minute_of_hour=20,
+    description="Builds yesterday's expiry_history partition at 00:20 UTC.",
+)
 
 
 @dg.sensor(
@@ -89,7 +87,9 @@ def rebuild_dirty_days(
     requests = [
         dg.RunRequest(partition_key=day.isoformat())
         for day in days
-        if not in_flight_runs(context.instance, HISTORY_JOB, **{"dagster/partition": day.isoformat()})
+        if not in_flight_runs(
+            context.instance, HISTORY_JOB, **{"dagster/partition": day.isoformat()}
+        )
     ]
     return dg.SensorResult(
         run_requests=requests,
@@ -107,7 +107,10 @@ def prune_ingest_runs(context: dg.OpExecutionContext, config: RetentionConfig) -
     now = datetime.now(UTC)
     deleted = 0
     for statuses, keep in (
-        ([dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.CANCELED], timedelta(hours=config.keep_successful_hours)),
+        (
+            [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.CANCELED],
+            timedelta(hours=config.keep_successful_hours),
+        ),
         ([dg.DagsterRunStatus.FAILURE], timedelta(days=config.keep_failed_days)),
     ):
         while True:

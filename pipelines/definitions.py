@@ -7,10 +7,10 @@ import dagster as dg
 from assets.history import build_history_asset
 from assets.ingest import build_tick_asset
 from pipelines.automation import (
-    build_history_schedule,
     build_ingest_schedule,
     build_retention_schedule,
     history_job,
+    history_schedule,
     ingest_job,
     prune_runs_job,
     rebuild_dirty_days,
@@ -39,7 +39,7 @@ def build_definitions() -> dg.Definitions:
         jobs=[ingest_job, history_job, prune_runs_job],
         schedules=[
             build_ingest_schedule(settings),
-            build_history_schedule(),
+            history_schedule,
             build_retention_schedule(settings),
         ],
         sensors=[rebuild_dirty_days],

@@ -67,8 +67,9 @@ def run_demo(
     app = create_app(simulator)
     clock = app.state.clock
     warehouse_home = home / "warehouse"
-    with serve_in_thread(app) as server, _environment(
-        BACKQUANT_API_KEY=DEFAULT_SIMULATOR_KEY, TERMSTORE_HOME=str(warehouse_home)
+    with (
+        serve_in_thread(app) as server,
+        _environment(BACKQUANT_API_KEY=DEFAULT_SIMULATOR_KEY, TERMSTORE_HOME=str(warehouse_home)),
     ):
         say(f"simulator (seed {seed}) serving on {server.base_url}")
         resources = {

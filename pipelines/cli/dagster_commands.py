@@ -45,7 +45,7 @@ def demo(
         f"symbols stored per tick), {len(result.days)} day(s) rebuilt, {result.history_rows} "
         f"expiry rows in SQL, in {time.perf_counter() - started:.1f} s. Data is SIMULATED."
     )
-    console.print(f"warehouse: {result.home}  (termstore sql --home {result.home} \"...\")")
+    console.print(f'warehouse: {result.home}  (termstore sql --home {result.home} "...")')
     if keep is None:
         shutil.rmtree(home, ignore_errors=True)
         console.print("(throwaway home removed; pass --keep DIR to keep it)")

@@ -1,0 +1,143 @@
+"""End to end: real webserver + daemon, schedule on through GraphQL, ticks land, a backfill runs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage.warehouse import Warehouse
+from tests.support.dagster_ui import DagsterUI, running_dagster
+from tests.support.simulator import running_simulator
+
+SELECTOR = {"repositoryLocationName": "termstore", "repositoryName": "__repository__"}
+START_SCHEDULE = """
+mutation Start($selector: ScheduleSelector!) {
+  startSchedule(scheduleSelector: $selector) {
+    __typename
+    ... on ScheduleStateResult { scheduleState { status } }
+    ... on PythonError { message }
+  }
+}"""
+STOP_SCHEDULE = """
+mutation Stop($id: String!) {
+  stopRunningSchedule(id: $id) { __typename }
+}"""
+SCHEDULE_STATE = """
+query State($selector: ScheduleSelector!) {
+  scheduleOrError(scheduleSelector: $selector) {
+    ... on Schedule { scheduleState { id status } }
+  }
+}"""
+RUNS = """
+query Runs($job: String!) {
+  runsOrError(filter: {pipelineName: $job}) {
+    ... on Runs { results { runId status } }
+  }
+}"""
+LAUNCH_BACKFILL = """
+mutation Backfill($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}"""
+BACKFILL_STATUS = """
+query Status($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    ... on PartitionBackfill { status }
+    ... on PythonError { message }
+  }
+}"""
+
+
+def wait_for(what: str, ui: DagsterUI, timeout_s: float, probe: Callable[[], Any]) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(2)
+    pytest.fail(f"timed out waiting for {what}\n{ui.logs()}")
+
+
+def successful_runs(ui: DagsterUI, job: str) -> list[dict[str, str]]:
+    runs = ui.graphql(RUNS, job=job)["runsOrError"]["results"]
+    failed = [run for run in runs if run["status"] == "FAILURE"]
+    assert not failed, f"{job} runs failed: {failed}\n{ui.logs()}"
+    return [run for run in runs if run["status"] == "SUCCESS"]
+
+
+@pytest.mark.slow
+def test_schedule_ticks_land_rows_and_backfill_rebuilds_days(tmp_path: Path) -> None:
+    today = datetime.now(UTC).date()
+    yesterday = today - timedelta(days=1)
+    home = tmp_path / "warehouse"
+    with running_simulator() as sim:
+        env = {
+            "BACKQUANT_API_KEY": sim.api_key,
+            "BACKQUANT_BASE_URL": sim.base_url,
+            "TERMSTORE_HOME": str(home),
+            "TERMSTORE_SIMULATED": "1",
+            "TERMSTORE_HISTORY_START": yesterday.isoformat(),
+        }
+        with running_dagster(tmp_path, env) as ui:
+            schedule = {**SELECTOR, "scheduleName": "ingest_every_minute"}
+            started = ui.graphql(START_SCHEDULE, selector=schedule)["startSchedule"]
+            assert started["scheduleState"]["status"] == "RUNNING", started
+
+            wait_for(
+                "two scheduled ingest runs",
+                ui,
+                240,
+                lambda: len(successful_runs(ui, "ingest")) >= 2,
+            )
+            state = ui.graphql(SCHEDULE_STATE, selector=schedule)["scheduleOrError"][
+                "scheduleState"
+            ]
+            ui.graphql(STOP_SCHEDULE, id=state["id"])
+
+            ticks = Warehouse.open(home).sql(
+                "SELECT symbol, count(DISTINCT computed_at) AS n FROM snapshots GROUP BY symbol"
+            )
+            assert ticks.height == 4
+            assert min(ticks["n"]) >= 2
+
+            launched = ui.graphql(
+                LAUNCH_BACKFILL,
+                params={
+                    "partitionNames": [yesterday.isoformat(), today.isoformat()],
+                    "assetSelection": [{"path": ["expiry_history"]}],
+                },
+            )["launchPartitionBackfill"]
+            assert launched["__typename"] == "LaunchBackfillSuccess", launched
+            backfill_id = launched["backfillId"]
+
+            def finished() -> str | None:
+                status = ui.graphql(BACKFILL_STATUS, id=backfill_id)["partitionBackfillOrError"]
+                return (
+                    status["status"] if status["status"].startswith(("COMPLETED", "FAIL")) else None
+                )
+
+            final = wait_for("the backfill", ui, 240, finished)
+            assert final in {"COMPLETED", "COMPLETED_SUCCESS"}, f"{final}\n{ui.logs()}"
+            assert successful_runs(ui, "__ASSET_JOB")
+
+    warehouse = Warehouse.open(home)
+    cold = warehouse.sql(
+        "SELECT symbol, count(*) AS n FROM snapshots "
+        f"WHERE CAST(computed_at AT TIME ZONE 'UTC' AS DATE) = DATE '{today}' GROUP BY symbol"
+    )
+    assert cold.height == 4
+    assert min(cold["n"]) >= 2
+    assert (
+        warehouse.sql(
+            "SELECT count(*) - count(DISTINCT (symbol, computed_at)) AS d FROM snapshots"
+        )["d"][0]
+        == 0
+    )

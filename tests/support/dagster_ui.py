@@ -1,0 +1,112 @@
+"""Run the real Dagster webserver and daemon for a test, and talk to them through GraphQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class DagsterUI:
+    url: str
+    log_dir: Path
+
+    def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
+        response = httpx.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables}, timeout=60
+        )
+        response.raise_for_status()
+        body = response.json()
+        assert "errors" not in body, body["errors"]
+        return dict(body["data"])
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {path.name} ---\n{path.read_text(errors='replace')[-4000:]}"
+            for path in sorted(self.log_dir.glob("*.log"))
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> int:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            return process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+    return process.wait(timeout=10)
+
+
+@contextmanager
+def running_dagster(tmp_path: Path, env: dict[str, str]) -> Iterator[DagsterUI]:
+    """Webserver + daemon on a free port with a temporary DAGSTER_HOME; stopped on exit."""
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    shutil.copyfile(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    full_env = {**os.environ, **env, "DAGSTER_HOME": str(dagster_home)}
+    port = free_port()
+    workspace = str(ROOT / "workspace.yaml")
+    commands = {
+        "webserver": [
+            str(BIN / "dagster-webserver"),
+            "-w",
+            workspace,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        "daemon": [str(BIN / "dagster-daemon"), "run", "-w", workspace],
+    }
+    processes = []
+    try:
+        for name, command in commands.items():
+            with (log_dir / f"{name}.log").open("wb") as log:
+                processes.append(
+                    subprocess.Popen(
+                        command,
+                        env=full_env,
+                        cwd=ROOT,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        ui = DagsterUI(f"http://127.0.0.1:{port}", log_dir)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{ui.url}/server_info", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                raise RuntimeError(f"Dagster did not start:\n{ui.logs()}")
+            time.sleep(0.5)
+        yield ui
+    finally:
+        codes = [_stop(process) for process in processes]
+        assert all(code is not None for code in codes)
