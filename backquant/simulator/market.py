@@ -47,6 +47,7 @@ class Snapshot:
     computed_at: datetime
     spot: float
     source: tuple[str, ...]
+    expiry_count: int
     data_json: bytes
     """The ``data`` block, already serialised (orjson)."""
 
@@ -118,7 +119,7 @@ class Market:
             computed_at=iso_z(snapshot.computed_at),
             freshness_seconds=freshness,
             source=list(snapshot.source),
-            extra={"expiry_count": len(snapshot.data["expiries"])},
+            extra={"expiry_count": snapshot.expiry_count},
         )
 
     def expiries(self, symbol: str, at: datetime) -> list[dict[str, Any]]:
@@ -152,6 +153,7 @@ class Market:
             computed_at=at,
             spot=chain.spot,
             source=tuple(source_venues(chain)),
+            expiry_count=len(data["expiries"]),
             data_json=orjson.dumps(data),
         )
 

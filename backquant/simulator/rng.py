@@ -36,18 +36,18 @@ def generator(seed: int, *parts: object) -> np.random.Generator:
 
 def splitmix64(values: UIntArray) -> UIntArray:
     """The splitmix64 finaliser applied elementwise: a fast, well-mixed integer hash."""
-    with np.errstate(over="ignore"):
-        z = values + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
+    # Array arithmetic on uint64 wraps modulo 2**64 silently, which is what the hash wants.
+    z = values + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    result: UIntArray = z ^ (z >> np.uint64(31))
+    return result
 
 
 def hashed_uniform(key: int, counters: npt.ArrayLike) -> FloatArray:
     """Uniforms in (0, 1), one per integer counter, for the stream named by ``key``."""
     ints = np.asarray(counters, dtype=np.int64).astype(np.uint64)
-    with np.errstate(over="ignore"):
-        mixed = splitmix64(ints ^ np.uint64(key & _MASK64))
+    mixed = splitmix64(np.atleast_1d(ints ^ np.uint64(key & _MASK64)))
     return ((mixed >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
 
 

@@ -21,7 +21,8 @@ from backquant.simulator.rng import FloatArray
 
 IndexArray = npt.NDArray[np.int64]
 
-_BISECTION_STEPS: Final[int] = 48
+_BISECTION_STEPS: Final[int] = 34
+"""Halvings of a bracket a few ATM s.d. wide: far below the published 4-decimal precision."""
 CALL_DELTA: Final[float] = 0.25
 PUT_DELTA_AS_N_D1: Final[float] = 0.75
 
@@ -84,19 +85,25 @@ class SviSmiles:
         return delta
 
     def solve_25d(self) -> tuple[FloatArray, FloatArray]:
-        """Log-moneyness of the 25Δ put and 25Δ call per expiry."""
+        """Log-moneyness of the 25Δ put and 25Δ call per expiry (one bisection for both)."""
+        n = self.t.size
         width = 8.0 * np.sqrt(np.maximum(self.total_variance(np.zeros_like(self.t)), 1e-8))
-        call_k = self._bisect(np.zeros_like(self.t), width, CALL_DELTA)
-        put_k = self._bisect(-width, np.zeros_like(self.t), PUT_DELTA_AS_N_D1)
-        return put_k, call_k
-
-    def _bisect(self, low: FloatArray, high: FloatArray, target: float) -> FloatArray:
-        # N(d1) falls as k rises, so the root is where call_delta crosses ``target`` downwards.
-        low, high = low.copy(), high.copy()
+        zeros = np.zeros(n)
+        both = self._stacked()
+        low = np.concatenate((-width, zeros))
+        high = np.concatenate((zeros, width))
+        target = np.concatenate((np.full(n, PUT_DELTA_AS_N_D1), np.full(n, CALL_DELTA)))
+        # N(d1) falls as k rises, so each root is where the delta crosses its target downwards.
         for _ in range(_BISECTION_STEPS):
             mid = 0.5 * (low + high)
-            above = self.call_delta(mid) > target
+            above = both.call_delta(mid) > target
             low = np.where(above, mid, low)
             high = np.where(above, high, mid)
-        root: FloatArray = 0.5 * (low + high)
-        return root
+        root = 0.5 * (low + high)
+        return root[:n], root[n:]
+
+    def _stacked(self) -> SviSmiles:
+        """The same smiles twice over, so put and call roots are solved in one vector."""
+        return SviSmiles(
+            *(np.concatenate((x, x)) for x in (self.a, self.b, self.rho, self.m, self.s, self.t))
+        )
