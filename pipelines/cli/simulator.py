@@ -80,6 +80,7 @@ def simulator(
             f"[yellow]warning:[/] binding {host}, not loopback: anyone who can reach this "
             "machine can use the simulator."
         )
+    _check_free(host, port)
     shown_key = key if key == DEFAULT_SIMULATOR_KEY else ApiKey(key).redacted
     console.print(
         f"BackQuant simulator on http://{host}:{port} (seed {seed}, "
@@ -89,7 +90,6 @@ def simulator(
         f"  export {API_KEY_ENV}={shown_key}\n"
         "Press Ctrl+C to stop."
     )
-    _check_free(host, port)
     uvicorn.run(create_app(config), host=host, port=port, log_level="warning", access_log=False)
 
 
