@@ -16,7 +16,6 @@ import polars as pl
 import typer
 
 from backquant.config import API_KEY_ENV, BASE_URL_ENV
-from backquant.simulator.config import DEFAULT_SIMULATOR_KEY
 from pipelines.cli.app import app, console
 from pipelines.settings import SIMULATED_ENV
 
@@ -74,6 +73,8 @@ def dev(
     env.setdefault("TERMSTORE_HOME", str(PROJECT_ROOT / "warehouse"))
     children: list[subprocess.Popen[bytes]] = []
     if not env.get(API_KEY_ENV):
+        from backquant.simulator.config import DEFAULT_SIMULATOR_KEY
+
         sim_port = _free_port()
         children.append(
             subprocess.Popen(  # noqa: S603 - our own entry point
