@@ -30,7 +30,21 @@ from storage.atomic import atomic_write_parquet, fsync_dir, temp_path_for
 from storage.layout import SUMMARY_TABLES, TABLES, Layout
 from storage.state import TierState
 
-VIEW_NAMES = (*TABLES, "latest_term_structure", "ingest_gaps")
+VIEW_NAMES = (
+    *TABLES,
+    "latest_term_structure",
+    "ingest_gaps",
+    "expiries_hourly",
+    "constant_maturity",
+    "constant_maturity_hourly",
+    "forward_vol_listed",
+    "forward_vol_tenor",
+    "term_structure_shape",
+    "daily_term_structure",
+    "daily_constant_maturity",
+    "opex_anchors",
+    "next_anchor",
+)
 
 _INGEST_GAPS_SQL = """
 CREATE VIEW ingest_gaps AS
@@ -156,6 +170,10 @@ def build_catalog_sql(layout: Layout, state: TierState) -> list[str]:
         f"{_read(latest_files(layout))} ORDER BY symbol, position"
     )
     statements.append(_INGEST_GAPS_SQL)
+    # Imported here: storage.research builds on this module.
+    from storage.research.views import research_views
+
+    statements.extend(research_views(layout, state))
     return statements
 
 

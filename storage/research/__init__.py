@@ -1,0 +1,1 @@
+"""Term-structure research series over the warehouse (no Dagster import here)."""
