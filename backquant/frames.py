@@ -22,9 +22,8 @@ from typing import Any, Final
 
 import orjson
 import polars as pl
-from polars._typing import PolarsDataType
 
-from backquant.expiry_calendar import classify, settlement_instant, years_to_expiry
+from backquant.expiry_calendar import SECONDS_PER_YEAR, classify, settlement_instant
 from backquant.headers import ResponseHeaders
 from backquant.models import ExpiryRow, ExpirySummaryResponse, VenueOI
 from backquant.symbols import SUPPORTED_SYMBOLS
@@ -33,7 +32,7 @@ from backquant.validation import ParsedSummary
 UTC_US: Final = pl.Datetime("us", "UTC")
 
 
-def _schema(columns: Mapping[str, PolarsDataType]) -> pl.Schema:
+def _schema(columns: Mapping[str, pl.DataType]) -> pl.Schema:
     return pl.Schema(columns)
 
 
@@ -46,98 +45,98 @@ _SAFE_VENUE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 SNAPSHOTS_SCHEMA: Final = _schema(
     {
-        "symbol": pl.String,
+        "symbol": pl.String(),
         "computed_at": UTC_US,
         "response_timestamp": UTC_US,
-        "api_version": pl.String,
-        "request_id": pl.String,
-        "spot_price": pl.Float64,
-        "freshness_seconds": pl.Float64,
-        "source": pl.List(pl.String),
-        "exchanges_filtered": pl.List(pl.String),
-        "meta_rate_limit": pl.String,
-        "meta_extra": pl.String,
-        "expiry_count": pl.Int32,
-        "anchor_count": pl.Int32,
-        "type_count_daily": pl.Int32,
-        "type_count_weekly": pl.Int32,
-        "type_count_monthly": pl.Int32,
-        "type_count_quarterly": pl.Int32,
+        "api_version": pl.String(),
+        "request_id": pl.String(),
+        "spot_price": pl.Float64(),
+        "freshness_seconds": pl.Float64(),
+        "source": pl.List(pl.String()),
+        "exchanges_filtered": pl.List(pl.String()),
+        "meta_rate_limit": pl.String(),
+        "meta_extra": pl.String(),
+        "expiry_count": pl.Int32(),
+        "anchor_count": pl.Int32(),
+        "type_count_daily": pl.Int32(),
+        "type_count_weekly": pl.Int32(),
+        "type_count_monthly": pl.Int32(),
+        "type_count_quarterly": pl.Int32(),
         "fetch_started_at": UTC_US,
         "fetch_finished_at": UTC_US,
-        "latency_s": pl.Float64,
-        "attempts": pl.Int32,
-        "http_status": pl.Int32,
-        "ratelimit_limit": pl.Int64,
-        "ratelimit_remaining": pl.Int64,
-        "ratelimit_reset": pl.Int64,
-        "ratelimit_fallback": pl.Boolean,
-        "quota_limit": pl.Int64,
-        "quota_used": pl.Int64,
-        "quota_remaining": pl.Int64,
-        "quota_period": pl.String,
-        "drift": pl.List(pl.String),
-        "warnings": pl.List(pl.String),
+        "latency_s": pl.Float64(),
+        "attempts": pl.Int32(),
+        "http_status": pl.Int32(),
+        "ratelimit_limit": pl.Int64(),
+        "ratelimit_remaining": pl.Int64(),
+        "ratelimit_reset": pl.Int64(),
+        "ratelimit_fallback": pl.Boolean(),
+        "quota_limit": pl.Int64(),
+        "quota_used": pl.Int64(),
+        "quota_remaining": pl.Int64(),
+        "quota_period": pl.String(),
+        "drift": pl.List(pl.String()),
+        "warnings": pl.List(pl.String()),
     }
 )
 
 EXPIRIES_SCHEMA: Final = _schema(
     {
-        "symbol": pl.String,
+        "symbol": pl.String(),
         "computed_at": UTC_US,
-        "expiry": pl.String,
-        "position": pl.Int16,
-        "type": pl.String,
-        "calendar_type": pl.String,
-        "is_anchor": pl.Boolean,
-        "expiry_date": pl.Date,
+        "expiry": pl.String(),
+        "position": pl.Int16(),
+        "type": pl.String(),
+        "calendar_type": pl.String(),
+        "is_anchor": pl.Boolean(),
+        "expiry_date": pl.Date(),
         "expiry_at": UTC_US,
-        "years_to_expiry": pl.Float64,
-        "dte": pl.Int32,
-        "atm_iv": pl.Float64,
-        "skew_25d": pl.Float64,
-        "put_25d_iv": pl.Float64,
-        "call_25d_iv": pl.Float64,
-        "pcr": pl.Float64,
-        "call_oi": pl.Float64,
-        "put_oi": pl.Float64,
-        "total_oi": pl.Float64,
-        "net_gex": pl.Float64,
-        "notional_oi_usd": pl.Float64,
-        "max_pain_strike": pl.Float64,
-        "max_pain_value": pl.Float64,
-        "spot_price": pl.Float64,
+        "years_to_expiry": pl.Float64(),
+        "dte": pl.Int32(),
+        "atm_iv": pl.Float64(),
+        "skew_25d": pl.Float64(),
+        "put_25d_iv": pl.Float64(),
+        "call_25d_iv": pl.Float64(),
+        "pcr": pl.Float64(),
+        "call_oi": pl.Float64(),
+        "put_oi": pl.Float64(),
+        "total_oi": pl.Float64(),
+        "net_gex": pl.Float64(),
+        "notional_oi_usd": pl.Float64(),
+        "max_pain_strike": pl.Float64(),
+        "max_pain_value": pl.Float64(),
+        "spot_price": pl.Float64(),
     }
 )
 
 VENUE_OI_SCHEMA: Final = _schema(
     {
-        "symbol": pl.String,
+        "symbol": pl.String(),
         "computed_at": UTC_US,
-        "expiry": pl.String,
-        "venue": pl.String,
-        "is_unattributed": pl.Boolean,
-        "call_oi": pl.Float64,
-        "put_oi": pl.Float64,
-        "total_oi": pl.Float64,
-        "notional_oi_usd": pl.Float64,
+        "expiry": pl.String(),
+        "venue": pl.String(),
+        "is_unattributed": pl.Boolean(),
+        "call_oi": pl.Float64(),
+        "put_oi": pl.Float64(),
+        "total_oi": pl.Float64(),
+        "notional_oi_usd": pl.Float64(),
     }
 )
 
 INGEST_LOG_SCHEMA: Final = _schema(
     {
-        "symbol": pl.String,
+        "symbol": pl.String(),
         "started_at": UTC_US,
         "finished_at": UTC_US,
-        "latency_s": pl.Float64,
-        "outcome": pl.String,
-        "reason": pl.String,
-        "http_status": pl.Int32,
-        "request_id": pl.String,
-        "attempts": pl.Int32,
-        "retries": pl.Int32,
+        "latency_s": pl.Float64(),
+        "outcome": pl.String(),
+        "reason": pl.String(),
+        "http_status": pl.Int32(),
+        "request_id": pl.String(),
+        "attempts": pl.Int32(),
+        "retries": pl.Int32(),
         "computed_at": UTC_US,
-        "quarantine_file": pl.String,
+        "quarantine_file": pl.String(),
     }
 )
 
@@ -254,67 +253,111 @@ def summary_key(response: ExpirySummaryResponse, symbol: str) -> datetime:
     return parse_instant(meta.computed_at, "meta.computed_at")
 
 
-def _finite(value: float | None, path: str, *, minimum: float | None = None) -> float | None:
+def _checked(
+    value: float | None, path: str, minimum: float | None = None, maximum: float | None = None
+) -> float | None:
+    """``value`` when it is null or finite and within bounds; RejectedValueError otherwise."""
     if value is None:
         return None
     if not math.isfinite(value):
         raise RejectedValueError(f"{value} is not a finite number", field_path=path)
     if minimum is not None and value < minimum:
         raise RejectedValueError(f"{value} is below {minimum:g}", field_path=path)
+    if maximum is not None and value > maximum:
+        raise RejectedValueError(f"IV {value} exceeds {maximum:g} vol points", field_path=path)
     return value
-
-
-def _iv(value: float | None, path: str) -> float | None:
-    checked = _finite(value, path, minimum=0.0)
-    if checked is not None and checked > MAX_IV_POINTS:
-        raise RejectedValueError(
-            f"IV {checked} exceeds {MAX_IV_POINTS:g} vol points", field_path=path
-        )
-    return checked
 
 
 def _json_text(value: Mapping[str, Any] | None) -> str | None:
     return None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
-class _Columns:
-    """Column-wise accumulators: building one frame per table from lists beats concatenating."""
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """Bounds on one numeric column: checked per value (scalar) and per column (vectorised)."""
 
-    def __init__(self, schema: pl.Schema) -> None:
-        self.schema = schema
-        self.data: dict[str, list[Any]] = {name: [] for name in schema.names()}
+    column: str
+    field: str
+    minimum: float | None = None
+    maximum: float | None = None
 
-    def append(self, row: Mapping[str, Any]) -> None:
-        for name, column in self.data.items():
-            column.append(row[name])
+    def violated(self) -> pl.Expr:
+        column = pl.col(self.column)
+        bad = ~column.is_finite()
+        if self.minimum is not None:
+            bad = bad | (column < self.minimum)
+        if self.maximum is not None:
+            bad = bad | (column > self.maximum)
+        return (column.is_not_null() & bad).any()
 
-    def frame(self) -> pl.DataFrame:
-        return pl.DataFrame(self.data, schema=self.schema)
+    def check(self, value: float | None, prefix: str) -> None:
+        _checked(value, f"{prefix}.{self.field}", self.minimum, self.maximum)
 
 
-def _venue_row(
-    symbol: str, computed_at: datetime, token: str, venue: str, oi: VenueOI, path: str
-) -> dict[str, Any]:
+# In the order of _expiry_values and of the columns; IVs are vol points, OI coin units.
+_EXPIRY_RULES: Final = (
+    _Rule("atm_iv", "atm_iv", 0.0, MAX_IV_POINTS),
+    _Rule("skew_25d", "skew_25d", -MAX_IV_POINTS),
+    _Rule("put_25d_iv", "put_25d_iv", 0.0, MAX_IV_POINTS),
+    _Rule("call_25d_iv", "call_25d_iv", 0.0, MAX_IV_POINTS),
+    _Rule("pcr", "pcr", 0.0),
+    _Rule("call_oi", "call_oi", 0.0),
+    _Rule("put_oi", "put_oi", 0.0),
+    _Rule("total_oi", "total_oi", 0.0),
+    _Rule("net_gex", "net_gex"),
+    _Rule("notional_oi_usd", "notional_oi_usd", 0.0),
+    _Rule("max_pain_strike", "max_pain.strike", 0.0),
+    _Rule("max_pain_value", "max_pain.value", 0.0),
+)
+_VENUE_RULES: Final = (
+    _Rule("call_oi", "call_oi", 0.0),
+    _Rule("put_oi", "put_oi", 0.0),
+    _Rule("total_oi", "total_oi", 0.0),
+    _Rule("notional_oi_usd", "notional_oi_usd", 0.0),
+)
+_CALENDAR_SCHEMA: Final = pl.Schema(
+    {
+        "calendar_type": pl.String(),
+        "expiry_date": pl.Date(),
+        "expiry_at": UTC_US,
+    }
+)
+
+
+def _expiry_values(row: ExpiryRow) -> tuple[float | None, ...]:
+    """The row's checked numeric values, in ``_EXPIRY_RULES`` order."""
+    pain = row.max_pain
+    return (
+        row.atm_iv,
+        row.skew_25d,
+        row.put_25d_iv,
+        row.call_25d_iv,
+        row.pcr,
+        row.call_oi,
+        row.put_oi,
+        row.total_oi,
+        row.net_gex,
+        row.notional_oi_usd,
+        None if pain is None else pain.strike,
+        None if pain is None else pain.value,
+    )
+
+
+def _venues(row: ExpiryRow) -> list[tuple[str, VenueOI]]:
+    """Named venues sorted by name, then the unattributed remainder."""
+    venues = sorted((row.by_venue or {}).items())
+    if row.by_venue_unattributed is not None:
+        venues.append((UNATTRIBUTED_VENUE, row.by_venue_unattributed))
+    return venues
+
+
+def _check_venue_name(venue: str, path: str) -> None:
     if venue != UNATTRIBUTED_VENUE and not _SAFE_VENUE.match(venue):
         raise RejectedValueError(f"unsafe venue name {venue[:40]!r}", field_path=path)
-    return {
-        "symbol": symbol,
-        "computed_at": computed_at,
-        "expiry": token,
-        "venue": venue,
-        "is_unattributed": venue == UNATTRIBUTED_VENUE,
-        "call_oi": _finite(oi.call_oi, f"{path}.call_oi", minimum=0.0),
-        "put_oi": _finite(oi.put_oi, f"{path}.put_oi", minimum=0.0),
-        "total_oi": _finite(oi.total_oi, f"{path}.total_oi", minimum=0.0),
-        "notional_oi_usd": _finite(oi.notional_oi_usd, f"{path}.notional_oi_usd", minimum=0.0),
-    }
 
 
-def _expiry_row(
-    row: ExpiryRow, position: int, symbol: str, computed_at: datetime, spot: float | None
-) -> dict[str, Any]:
-    path = f"data.expiries[{position}]"
-    token = row.expiry
+def _calendar(token: str, listed_date: str | None, path: str) -> tuple[str, date | None, Any]:
+    """Calendar type, expiry date (the listed one wins) and settlement instant of a token."""
     if not _SAFE_TOKEN.match(token):
         raise RejectedValueError(
             f"unsafe expiry token {token[:40]!r} (expected letters and digits, e.g. 28MAR25)",
@@ -322,54 +365,27 @@ def _expiry_row(
         )
     calendar = classify(token)
     expiry_date: date | None = calendar.expiry_date
-    if row.expiry_date is not None:
+    if listed_date is not None:
         try:
-            expiry_date = date.fromisoformat(row.expiry_date)
+            expiry_date = date.fromisoformat(listed_date)
         except ValueError:
             raise RejectedValueError(
-                f"{row.expiry_date[:40]!r} is not an ISO date", field_path=f"{path}.expiry_date"
+                f"{listed_date[:40]!r} is not an ISO date", field_path=f"{path}.expiry_date"
             ) from None
     expiry_at = None if expiry_date is None else settlement_instant(expiry_date)
-    max_pain = row.max_pain
-    return {
-        "symbol": symbol,
-        "computed_at": computed_at,
-        "expiry": token,
-        "position": position,
-        "type": row.type,
-        "calendar_type": calendar.type,
-        "is_anchor": row.is_anchor,
-        "expiry_date": expiry_date,
-        "expiry_at": expiry_at,
-        "years_to_expiry": None if expiry_at is None else years_to_expiry(expiry_at, computed_at),
-        "dte": row.dte,
-        "atm_iv": _iv(row.atm_iv, f"{path}.atm_iv"),
-        "skew_25d": _finite(row.skew_25d, f"{path}.skew_25d", minimum=-MAX_IV_POINTS),
-        "put_25d_iv": _iv(row.put_25d_iv, f"{path}.put_25d_iv"),
-        "call_25d_iv": _iv(row.call_25d_iv, f"{path}.call_25d_iv"),
-        "pcr": _finite(row.pcr, f"{path}.pcr", minimum=0.0),
-        "call_oi": _finite(row.call_oi, f"{path}.call_oi", minimum=0.0),
-        "put_oi": _finite(row.put_oi, f"{path}.put_oi", minimum=0.0),
-        "total_oi": _finite(row.total_oi, f"{path}.total_oi", minimum=0.0),
-        "net_gex": _finite(row.net_gex, f"{path}.net_gex"),
-        "notional_oi_usd": _finite(row.notional_oi_usd, f"{path}.notional_oi_usd", minimum=0.0),
-        "max_pain_strike": _finite(
-            max_pain.strike if max_pain else None, f"{path}.max_pain.strike", minimum=0.0
-        ),
-        "max_pain_value": _finite(
-            max_pain.value if max_pain else None, f"{path}.max_pain.value", minimum=0.0
-        ),
-        "spot_price": spot,
-    }
+    return calendar.type, expiry_date, expiry_at
 
 
-def _snapshot_row(
-    parsed: ParsedSummary, fetch: FetchMeta, computed_at: datetime, spot: float | None
-) -> dict[str, Any]:
+def _snapshot_row(parsed: ParsedSummary, fetch: FetchMeta) -> dict[str, Any]:
+    """The snapshot row; also every body-level check (symbol, key, spot, times)."""
     response = parsed.response
     meta = response.meta
     data = response.data
     headers = fetch.headers
+    computed_at = summary_key(response, fetch.symbol)
+    spot = _checked(meta.spot_price, "meta.spot_price", minimum=0.0)
+    if spot == 0.0:
+        raise RejectedValueError("spot price 0 is not a price", field_path="meta.spot_price")
     return {
         "symbol": fetch.symbol,
         "computed_at": computed_at,
@@ -377,7 +393,7 @@ def _snapshot_row(
         "api_version": meta.version,
         "request_id": meta.request_id or headers.request_id,
         "spot_price": spot,
-        "freshness_seconds": _finite(meta.freshness_seconds, "meta.freshness_seconds"),
+        "freshness_seconds": _checked(meta.freshness_seconds, "meta.freshness_seconds"),
         "source": meta.source,
         "exchanges_filtered": meta.exchanges_filtered,
         "meta_rate_limit": _json_text(meta.rate_limit),
@@ -406,47 +422,179 @@ def _snapshot_row(
     }
 
 
+def _first_rejection(items: list[tuple[ParsedSummary, FetchMeta]]) -> RejectedValueError:
+    """Walk the responses value by value in document order and return the first refusal.
+
+    Only runs once the fast path has seen a problem, so it may be slow; it applies the same
+    rules (``_snapshot_row``, ``_calendar``, ``_Rule.check``) one value at a time.
+    """
+    try:
+        for parsed, fetch in items:
+            _snapshot_row(parsed, fetch)
+            seen: set[str] = set()
+            for position, row in enumerate(parsed.response.data.expiries):
+                path = f"data.expiries[{position}]"
+                if row.expiry in seen:
+                    raise RejectedValueError(
+                        f"expiry {row.expiry!r} is listed twice", field_path=f"{path}.expiry"
+                    )
+                seen.add(row.expiry)
+                _calendar(row.expiry, row.expiry_date, path)
+                for rule, value in zip(_EXPIRY_RULES, _expiry_values(row), strict=True):
+                    rule.check(value, path)
+                for venue, oi in _venues(row):
+                    venue_path = (
+                        f"{path}.by_venue_unattributed"
+                        if venue == UNATTRIBUTED_VENUE
+                        else f"{path}.by_venue.{venue}"
+                    )
+                    _check_venue_name(venue, f"{path}.by_venue")
+                    values = (oi.call_oi, oi.put_oi, oi.total_oi, oi.notional_oi_usd)
+                    for rule, value in zip(_VENUE_RULES, values, strict=True):
+                        rule.check(value, venue_path)
+    except RejectedValueError as error:
+        return error
+    raise AssertionError("the vectorised checks refused a value that the scalar walk accepts")
+
+
+class _Batch:
+    """Column lists for a batch of responses, filled in one pass without per-value checks."""
+
+    def __init__(self) -> None:
+        self.snapshots: list[dict[str, Any]] = []
+        self.expiry_body: list[int] = []
+        self.tokens: list[str] = []
+        self.positions: list[int] = []
+        self.types: list[str] = []
+        self.anchors: list[bool] = []
+        self.dtes: list[int | None] = []
+        self.calendar_index: list[int] = []
+        self.values: list[tuple[float | None, ...]] = []
+        self.venue_expiry: list[int] = []
+        self.venue_names: list[str] = []
+        self.venue_values: list[tuple[float | None, ...]] = []
+        self.calendars: dict[tuple[str, str | None], int] = {}
+        self.calendar_rows: list[tuple[str, date | None, Any]] = []
+        self.safe_venues: set[str] = set()
+
+    def add(self, parsed: ParsedSummary, fetch: FetchMeta) -> None:
+        body = len(self.snapshots)
+        self.snapshots.append(_snapshot_row(parsed, fetch))
+        rows = parsed.response.data.expiries
+        if len({row.expiry for row in rows}) != len(rows):
+            raise RejectedValueError("an expiry is listed twice", field_path="data.expiries")
+        for position, row in enumerate(rows):
+            self._add_row(body, position, row)
+
+    def _add_row(self, body: int, position: int, row: ExpiryRow) -> None:
+        calendar_key = (row.expiry, row.expiry_date)
+        index = self.calendars.get(calendar_key)
+        if index is None:
+            path = f"data.expiries[{position}]"
+            self.calendar_rows.append(_calendar(row.expiry, row.expiry_date, path))
+            index = self.calendars[calendar_key] = len(self.calendar_rows) - 1
+        expiry_index = len(self.tokens)
+        self.expiry_body.append(body)
+        self.tokens.append(row.expiry)
+        self.positions.append(position)
+        self.types.append(row.type)
+        self.anchors.append(row.is_anchor)
+        self.dtes.append(row.dte)
+        self.calendar_index.append(index)
+        self.values.append(_expiry_values(row))
+        for venue, oi in _venues(row):
+            if venue not in self.safe_venues:
+                _check_venue_name(venue, f"data.expiries[{position}].by_venue")
+                self.safe_venues.add(venue)
+            self.venue_expiry.append(expiry_index)
+            self.venue_names.append(venue)
+            self.venue_values.append((oi.call_oi, oi.put_oi, oi.total_oi, oi.notional_oi_usd))
+
+    def frames(self) -> SummaryFrames:
+        snapshots = pl.DataFrame(
+            {name: [row[name] for row in self.snapshots] for name in SNAPSHOTS_SCHEMA.names()},
+            schema=SNAPSHOTS_SCHEMA,
+        )
+        expiries = self._expiries(snapshots)
+        return SummaryFrames(snapshots, expiries, self._venue_oi(expiries))
+
+    def _expiries(self, snapshots: pl.DataFrame) -> pl.DataFrame:
+        # Body- and calendar-level values are gathered by index: converting a few distinct
+        # datetimes is far cheaper than one per row.
+        body_columns = snapshots.select("symbol", "computed_at", "spot_price")
+        per_body = body_columns[pl.Series(self.expiry_body, dtype=pl.UInt32())]
+        calendars = pl.DataFrame(self.calendar_rows, schema=_CALENDAR_SCHEMA, orient="row")
+        per_row = calendars[pl.Series(self.calendar_index, dtype=pl.UInt32())]
+        values = list(zip(*self.values, strict=True)) or [()] * len(_EXPIRY_RULES)
+        columns = {
+            "expiry": pl.Series(self.tokens, dtype=pl.String()),
+            "position": pl.Series(self.positions, dtype=pl.Int16()),
+            "type": pl.Series(self.types, dtype=pl.String()),
+            "is_anchor": pl.Series(self.anchors, dtype=pl.Boolean()),
+            "dte": pl.Series(self.dtes, dtype=pl.Int32()),
+            **{
+                rule.column: pl.Series(column, dtype=pl.Float64())
+                for rule, column in zip(_EXPIRY_RULES, values, strict=True)
+            },
+        }
+        frame = pl.concat([per_body, per_row, pl.DataFrame(columns)], how="horizontal")
+        return frame.with_columns(years_to_expiry=_years_between(frame)).select(
+            EXPIRIES_SCHEMA.names()
+        )
+
+    def _venue_oi(self, expiries: pl.DataFrame) -> pl.DataFrame:
+        keys = expiries.select("symbol", "computed_at", "expiry")
+        per_venue = keys[pl.Series(self.venue_expiry, dtype=pl.UInt32())]
+        values = list(zip(*self.venue_values, strict=True)) or [()] * len(_VENUE_RULES)
+        names = pl.Series("venue", self.venue_names, dtype=pl.String())
+        return per_venue.with_columns(
+            names,
+            is_unattributed=names == UNATTRIBUTED_VENUE,
+            **{
+                rule.column: pl.Series(column, dtype=pl.Float64())
+                for rule, column in zip(_VENUE_RULES, values, strict=True)
+            },
+        ).select(VENUE_OI_SCHEMA.names())
+
+
+def _years_between(frame: pl.DataFrame) -> pl.Series:
+    """``years_to_expiry`` of every row, bit-identical to ``expiry_calendar.years_to_expiry``.
+
+    Dividing by full-length columns matters: polars divides by a scalar with a multiplication
+    by its reciprocal, which rounds differently from Python's ``timedelta / SECONDS_PER_YEAR``.
+    """
+    micros = (frame["expiry_at"] - frame["computed_at"]).dt.total_microseconds()
+    size = frame.height
+    seconds = micros.cast(pl.Float64()) / pl.repeat(1_000_000.0, size, eager=True)
+    return seconds / pl.repeat(SECONDS_PER_YEAR, size, eager=True)
+
+
+def _any_violation(frames: SummaryFrames) -> bool:
+    checks = [
+        frames.expiries.select(rule.violated() for rule in _EXPIRY_RULES),
+        frames.venue_oi.select(rule.violated() for rule in _VENUE_RULES),
+    ]
+    return any(any(check.row(0)) for check in checks if check.height)
+
+
 def normalise_many(items: Iterable[tuple[ParsedSummary, FetchMeta]]) -> SummaryFrames:
     """Normalise responses into the three tables, in input order.
 
-    Raises RejectedValueError on the first unsafe or absurd value, naming its field.
+    Builds each table column-wise and checks the numeric bounds per column (a day of responses
+    at once is what makes rebuilds fast). Raises RejectedValueError for the first unsafe or
+    absurd value in document order, naming its field.
     """
-    snapshots = _Columns(SNAPSHOTS_SCHEMA)
-    expiries = _Columns(EXPIRIES_SCHEMA)
-    venues = _Columns(VENUE_OI_SCHEMA)
-    for parsed, fetch in items:
-        symbol = fetch.symbol
-        computed_at = summary_key(parsed.response, symbol)
-        spot = _finite(parsed.response.meta.spot_price, "meta.spot_price", minimum=0.0)
-        if spot == 0.0:
-            raise RejectedValueError("spot price 0 is not a price", field_path="meta.spot_price")
-        snapshots.append(_snapshot_row(parsed, fetch, computed_at, spot))
-        seen: set[str] = set()
-        for position, row in enumerate(parsed.response.data.expiries):
-            if row.expiry in seen:
-                raise RejectedValueError(
-                    f"expiry {row.expiry!r} is listed twice",
-                    field_path=f"data.expiries[{position}].expiry",
-                )
-            seen.add(row.expiry)
-            expiries.append(_expiry_row(row, position, symbol, computed_at, spot))
-            path = f"data.expiries[{position}]"
-            for venue, oi in sorted((row.by_venue or {}).items()):
-                venues.append(
-                    _venue_row(symbol, computed_at, row.expiry, venue, oi, f"{path}.by_venue")
-                )
-            if row.by_venue_unattributed is not None:
-                venues.append(
-                    _venue_row(
-                        symbol,
-                        computed_at,
-                        row.expiry,
-                        UNATTRIBUTED_VENUE,
-                        row.by_venue_unattributed,
-                        f"{path}.by_venue_unattributed",
-                    )
-                )
-    return SummaryFrames(snapshots.frame(), expiries.frame(), venues.frame())
+    batch_items = list(items)
+    batch = _Batch()
+    try:
+        for parsed, fetch in batch_items:
+            batch.add(parsed, fetch)
+    except RejectedValueError:
+        raise _first_rejection(batch_items) from None
+    frames = batch.frames()
+    if _any_violation(frames):
+        raise _first_rejection(batch_items)
+    return frames
 
 
 def normalise(parsed: ParsedSummary, fetch: FetchMeta) -> SummaryFrames:
@@ -488,10 +636,11 @@ class IngestLogEntry:
 
 
 def ingest_log_frame(entries: Iterable[IngestLogEntry]) -> pl.DataFrame:
-    columns = _Columns(INGEST_LOG_SCHEMA)
-    for entry in entries:
-        columns.append(entry.row())
-    return columns.frame()
+    rows = [entry.row() for entry in entries]
+    return pl.DataFrame(
+        {name: [row[name] for row in rows] for name in INGEST_LOG_SCHEMA.names()},
+        schema=INGEST_LOG_SCHEMA,
+    )
 
 
 def empty_frame(table: str) -> pl.DataFrame:
