@@ -1,0 +1,18 @@
+"""Reduced sizes for ``make test`` and full sizes under ``make soak``, as pytest parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+
+def sized(reduced: int, full: int) -> Any:
+    """Parametrise a test over ``reduced`` (always) and ``full`` (only with ``-m soak``)."""
+    return pytest.mark.parametrize(
+        "size",
+        [
+            pytest.param(reduced, id=f"reduced-{reduced}"),
+            pytest.param(full, id=f"soak-{full}", marks=pytest.mark.soak),
+        ],
+    )
