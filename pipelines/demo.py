@@ -25,10 +25,13 @@ from pipelines.resources import BackQuantResource, WarehouseResource
 from pipelines.settings import DEFAULT_INGEST_CRON
 from storage.warehouse import Warehouse
 
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+"""Dagster's step-by-step debug log would bury the demo's own output."""
+
 TERM_STRUCTURE_SQL = """
 SELECT symbol, expiry, type, dte, round(atm_iv, 2) AS atm_iv, round(skew_25d, 2) AS skew_25d,
-       round(total_oi, 1) AS total_oi, round(net_gex / 1e6, 2) AS net_gex_musd,
-       max_pain_strike
+       round(total_oi) AS total_oi, round(net_gex / 1e6, 2) AS "gex_$m",
+       max_pain_strike AS max_pain
 FROM latest_term_structure
 ORDER BY symbol, expiry_at NULLS LAST
 """
@@ -83,7 +86,9 @@ def run_demo(
         stored: list[int] = []
         for index in range(ticks):
             clock.set(start + timedelta(minutes=index))
-            result = dg.materialize([tick_asset], resources=resources, instance=instance)
+            result = dg.materialize(
+                [tick_asset], resources=resources, instance=instance, run_config=QUIET
+            )
             materialization = result.asset_materializations_for_node("expiry_ticks")[0]
             stored_text = str(materialization.metadata["stored"].value)
             stored.append(0 if stored_text == "none" else len(stored_text.split(", ")))
@@ -102,6 +107,7 @@ def run_demo(
                 partition_key=day.isoformat(),
                 resources=resources,
                 instance=instance,
+                run_config=QUIET,
             )
             say(f"rebuilt expiry_history partition {day} from the raw archive")
 

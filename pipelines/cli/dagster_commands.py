@@ -12,11 +12,10 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import polars as pl
 import typer
 
 from backquant.config import API_KEY_ENV, BASE_URL_ENV
-from pipelines.cli.app import app, console
+from pipelines.cli.app import app, console, print_frame
 from pipelines.settings import SIMULATED_ENV
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -35,10 +34,8 @@ def demo(
     started = time.perf_counter()
     home = keep or Path(tempfile.mkdtemp(prefix="termstore-demo-"))
     result = run_demo(home, ticks=ticks, say=console.print)
-    with pl.Config(tbl_rows=80, tbl_cols=12, tbl_width_chars=140, tbl_hide_dataframe_shape=True):
-        for symbol, frame in result.term_structure.group_by("symbol", maintain_order=True):
-            console.print(f"\n[bold]{symbol[0]}[/] term structure (latest snapshot, simulated)")
-            console.print(frame.drop("symbol"))
+    for (symbol,), frame in result.term_structure.group_by("symbol", maintain_order=True):
+        print_frame(f"{symbol} term structure (latest snapshot, SIMULATED)", frame.drop("symbol"))
     console.print(
         f"\n{result.ticks} ticks through Dagster ({', '.join(map(str, result.stored_per_tick))} "
         f"symbols stored per tick), {len(result.days)} day(s) rebuilt, {result.history_rows} "

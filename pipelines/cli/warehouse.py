@@ -10,11 +10,10 @@ from typing import Annotated
 
 import polars as pl
 import typer
-from rich.table import Table
 
 from backquant.config import ClientConfig
 from backquant.errors import ConfigError
-from pipelines.cli.app import app, console, err_console
+from pipelines.cli.app import app, console, err_console, print_rows
 from storage import QueryError, Warehouse, ingest_once, rebuild_day, rebuild_range
 from storage.locking import WriterBusyError
 
@@ -29,15 +28,6 @@ class OutputFormat(StrEnum):
     csv = "csv"
     json = "json"
     parquet = "parquet"
-
-
-def _print_rows(title: str, rows: list[dict[str, str]]) -> None:
-    table = Table(title=title)
-    for column in rows[0] if rows else ():
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*row.values())
-    console.print(table)
 
 
 def _open(home: Path | None) -> Warehouse:
@@ -74,7 +64,7 @@ def ingest(
     except WriterBusyError as exc:
         err_console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
-    _print_rows(f"Ingest tick → {warehouse.home}", report.table_rows())
+    print_rows(f"Ingest tick → {warehouse.home}", report.table_rows())
     console.print(
         f"rows written: {report.rows_written}; duplicates skipped: {report.duplicates_skipped}; "
         f"quarantined: {report.quarantined}"
@@ -113,7 +103,7 @@ def rebuild(
     except (ValueError, WriterBusyError) as exc:
         err_console.print(f"[red]cannot rebuild:[/] {exc}")
         raise typer.Exit(2) from None
-    _print_rows(f"Rebuild ({report.seconds:.2f} s)", report.table_rows())
+    print_rows(f"Rebuild ({report.seconds:.2f} s)", report.table_rows())
     if report.missing and not report.rebuilt:
         raise typer.Exit(1)
 
