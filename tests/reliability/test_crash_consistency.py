@@ -1,0 +1,111 @@
+"""Crash consistency: SIGKILL a writer at random instants across ingest, rebuild and compaction.
+
+After every kill the catalog must open, every listed file must read completely, no key may show
+twice and no snapshot may be partial (its expiry rows all there, no orphan rows). At the end a
+rebuild of every day must equal a clean run over the same archived responses.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from backquant.symbols import SUPPORTED_SYMBOLS
+from storage import Warehouse, rebuild_range
+from tests.reliability.sizes import sized
+from tests.storage.helpers import KEY_COLUMNS, duplicate_keys, table
+
+ROOT = Path(__file__).resolve().parents[2]
+SUMMARY = ("snapshots", "expiries", "venue_oi")
+
+
+def _start_worker(home: Path, seed: int) -> subprocess.Popen[str]:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.reliability.crash_worker", str(home), str(seed)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdout is not None
+    if worker.stdout.readline().strip() != "ready":
+        worker.kill()
+        raise AssertionError(f"crash worker did not start: {worker.communicate()[1]}")
+    return worker
+
+
+def _partial_snapshots(warehouse: Warehouse) -> int:
+    """Snapshots whose expiry rows are not all visible, plus rows with no parent snapshot."""
+    return int(
+        warehouse.sql(
+            """
+            WITH per_key AS (
+                SELECT symbol, computed_at, count(*) AS n FROM expiries GROUP BY ALL
+            )
+            SELECT
+              (SELECT count(*) FROM snapshots s LEFT JOIN per_key p USING (symbol, computed_at)
+               WHERE coalesce(p.n, 0) <> s.expiry_count)
+            + (SELECT count(*) FROM per_key p ANTI JOIN snapshots s USING (symbol, computed_at))
+            + (SELECT count(*) FROM venue_oi v ANTI JOIN expiries e
+                 USING (symbol, computed_at, expiry))
+            """
+        ).item()
+    )
+
+
+def _archive_days(warehouse: Warehouse) -> list[date]:
+    return sorted({day for symbol in SUPPORTED_SYMBOLS for day in warehouse.archive.days(symbol)})
+
+
+def _clean_run(crashed: Warehouse, home: Path) -> Warehouse:
+    """A fresh warehouse built from the crashed one's archived responses by a plain rebuild."""
+    clean = Warehouse.open(home)
+    for symbol in SUPPORTED_SYMBOLS:
+        for day in crashed.archive.days(symbol):
+            for record in crashed.archive.read_day(symbol, day):
+                clean.archive.write(record)
+    days = _archive_days(clean)
+    rebuild_range(clean, days[0], days[-1])
+    return clean
+
+
+@sized(6, 50)
+def test_sigkill_across_ingest_rebuild_and_compaction(tmp_path: Path, size: int) -> None:
+    home = tmp_path / "home"
+    rng = random.Random(7_000 + size)
+    for kill in range(size):
+        worker = _start_worker(home, seed=kill)
+        time.sleep(rng.uniform(0.05, 1.2))
+        assert worker.poll() is None, worker.communicate()[1]
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.communicate(timeout=10)
+        assert worker.returncode == -signal.SIGKILL
+
+        warehouse = Warehouse.open(home)
+        for name in KEY_COLUMNS:
+            warehouse.sql(f"SELECT * FROM {name}")  # reads every listed file completely
+        assert duplicate_keys(warehouse) == dict.fromkeys(KEY_COLUMNS, 0), f"kill {kill}"
+        assert _partial_snapshots(warehouse) == 0, f"kill {kill}"
+        warehouse.close()
+
+    crashed = Warehouse.open(home)
+    days = _archive_days(crashed)
+    assert days, "the workers archived nothing; the kill window is too short"
+    rebuild_range(crashed, days[0], days[-1])
+    clean = _clean_run(crashed, tmp_path / "clean")
+    for name in SUMMARY:
+        after_crashes = table(crashed, name)
+        assert after_crashes.height > 0
+        assert after_crashes.equals(table(clean, name)), f"{name} differs from a clean run"
+    assert crashed.sql("SELECT count(*) FROM snapshots").item() == sum(
+        len(crashed.archive.read_day(s, d)) for s in SUPPORTED_SYMBOLS for d in days
+    )
+    assert not crashed.sql("SELECT * FROM ingest_log WHERE outcome = 'storage_error'").height
+    crashed.close()
+    clean.close()
