@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.settings import Settings, SettingsError
+from backquant.errors import ConfigError
+from pipelines.settings import Settings, SettingsError, check_client_environment
 from tests.support.fixtures import TEST_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,10 +49,9 @@ def test_missing_key_fails_at_load_time_saying_what_to_set(tmp_path: Path) -> No
     assert "make dev" in output
 
 
-def test_bad_base_url_fails_at_load_time(tmp_path: Path) -> None:
-    result = validate(tmp_path, BACKQUANT_API_KEY=TEST_KEY, BACKQUANT_BASE_URL="ftp://x")
-    assert result.returncode != 0
-    assert "must be an http(s) URL" in result.stdout + result.stderr
+def test_bad_base_url_fails_at_load_time() -> None:
+    with pytest.raises(ConfigError, match="must be an http"):
+        check_client_environment({"BACKQUANT_API_KEY": TEST_KEY, "BACKQUANT_BASE_URL": "ftp://x"})
 
 
 @pytest.mark.parametrize(
