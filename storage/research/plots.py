@@ -14,9 +14,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
-import polars as pl  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import polars as pl
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 FIGSIZE: Final[tuple[float, float]] = (12.0, 7.0)
 DPI: Final[int] = 100
@@ -31,7 +32,7 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _panels(count: int) -> tuple[Figure, list[plt.Axes]]:
+def _panels(count: int) -> tuple[Figure, list[Axes]]:
     columns = 2 if count > 1 else 1
     rows = (count + columns - 1) // columns
     figure, axes = plt.subplots(rows, columns, figsize=FIGSIZE, squeeze=False)
@@ -41,7 +42,7 @@ def _panels(count: int) -> tuple[Figure, list[plt.Axes]]:
     return figure, flat[: max(count, 1)]
 
 
-def _empty(axis: plt.Axes, text: str) -> None:
+def _empty(axis: Axes, text: str) -> None:
     axis.text(0.5, 0.5, text, ha="center", va="center", transform=axis.transAxes, color="grey")
 
 
