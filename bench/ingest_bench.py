@@ -123,12 +123,12 @@ def dlt_pipeline(bodies: list[bytes], root: Path) -> dict[str, Any]:
     import duckdb
 
     with duckdb.connect(str(root / "dlt.duckdb"), read_only=True) as connection:
-        tables = connection.sql(
+        tables = connection.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'backquant' "
             "AND table_name NOT LIKE '_dlt%'"
         ).fetchall()
         rows = {
-            name: connection.sql(f'SELECT count(*) FROM backquant."{name}"').fetchone()[0]  # type: ignore[index]
+            name: connection.execute(f'SELECT count(*) FROM backquant."{name}"').fetchone()[0]  # type: ignore[index]
             for (name,) in tables
         }
     return {
