@@ -6,6 +6,7 @@ import dagster as dg
 
 from assets.history import build_history_asset
 from assets.ingest import build_tick_asset
+from assets.research import build_research_asset, research_automation, research_job
 from pipelines.automation import (
     build_ingest_schedule,
     build_retention_schedule,
@@ -35,14 +36,15 @@ def build_definitions() -> dg.Definitions:
                 ingest_cron=settings.ingest_cron,
                 simulated=settings.simulated,
             ),
+            build_research_asset(partitions_def=partitions, simulated=settings.simulated),
         ],
-        jobs=[ingest_job, history_job, prune_runs_job],
+        jobs=[ingest_job, history_job, prune_runs_job, research_job],
         schedules=[
             build_ingest_schedule(settings),
             history_schedule,
             build_retention_schedule(settings),
         ],
-        sensors=[rebuild_dirty_days],
+        sensors=[rebuild_dirty_days, research_automation],
         resources={
             "backquant": BackQuantResource(
                 api_key=dg.EnvVar("BACKQUANT_API_KEY"),

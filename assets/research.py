@@ -1,0 +1,121 @@
+"""``research_daily``: the research layer's daily partition, downstream of ``expiry_history``.
+
+Materialising a day writes the hourly-sample tier of the day's month(s) (what makes a year of
+hourly constant-maturity series fast), refreshes the catalog, and attaches the day's closing
+constant-maturity table and the four standard charts (PNG, embedded in Markdown) so the UI
+shows them. It runs by itself after each ``expiry_history`` partition lands (nightly, dirty-day
+rebuilds, backfills), and backfills like any partitioned asset.
+"""
+
+import base64
+from datetime import UTC, date, datetime, timedelta
+from typing import Final
+
+import dagster as dg
+
+from assets.history import HISTORY_ASSET
+from assets.metadata import describe, frame_metadata
+from pipelines.resources import WarehouseResource
+from storage.research import api
+from storage.research.charts import render_charts
+from storage.research.hourly_tier import materialise_months, months_of
+
+RESEARCH_ASSET: Final[str] = "research_daily"
+MAX_DAYS_PER_RUN: Final[int] = 7
+CHART_TITLES: Final[dict[str, str]] = {
+    "term_structure": "ATM IV term structure: now vs 1 and 7 days before",
+    "cm_30d_atm_iv": "30d constant-maturity ATM IV (hourly, 30 days)",
+    "skew_25d": "30d 25Δ skew, put − call (hourly, 30 days)",
+    "oi_by_expiry": "Open interest by expiry, anchors marked",
+}
+RESEARCH_DESCRIPTION = (
+    "Constant-maturity ATM/25Δ IVs (1–180d), forward vols, term-structure shape, daily term "
+    "structure and CM OHLC, OPEX series. A partition materialises the hourly-sample tier of its "
+    "month and attaches the charts; the series themselves are catalog views (today included) and "
+    "storage.research functions."
+)
+AFTER_HISTORY: Final = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after each expiry_history partition")
+"""Like ``eager()`` but for every partition, not just the latest: backfilled and rebuilt days
+must refresh their month too."""
+
+
+def png_markdown(title: str, png: bytes) -> dg.MetadataValue:
+    """A PNG the Dagster UI renders inline (there is no image metadata type in Dagster 1.13)."""
+    encoded = base64.b64encode(png).decode()
+    return dg.MetadataValue.md(f"**{title}**\n\n![{title}](data:image/png;base64,{encoded})")
+
+
+def build_research_asset(
+    *, partitions_def: dg.DailyPartitionsDefinition, simulated: bool
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=RESEARCH_ASSET,
+        group_name="research",
+        deps=[HISTORY_ASSET],
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_DAYS_PER_RUN),
+        automation_condition=AFTER_HISTORY,
+        description=describe(RESEARCH_DESCRIPTION, simulated=simulated),
+        kinds={"polars", "duckdb", "parquet"},
+        owners=["team:termstore"],
+        tags={"layer": "research"},
+    )
+    def research_daily(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        window = context.partition_time_window
+        first: date = window.start.date()
+        last: date = (window.end - timedelta(seconds=1)).date()
+        store = warehouse.open()
+        written = materialise_months(store, months_of(first, last))
+        closing = api.daily_constant_maturity(store, None, first, last + timedelta(days=1))
+        closing_30d = closing.filter(closing["tenor_days"] == 30).select(
+            "symbol",
+            "day",
+            "open_atm_iv",
+            "high_atm_iv",
+            "low_atm_iv",
+            "close_atm_iv",
+            "close_rr_25d",
+            "close_bf_25d",
+            "close_skew_25d",
+            "snapshots",
+        )
+        at = min(window.end.astimezone(UTC), datetime.now(UTC)) - timedelta(seconds=1)
+        charts = render_charts(store, at=at)
+        context.log.info(
+            f"hourly tier: {len(written)} symbol-months written; charts as of {at:%Y-%m-%d %H:%M}"
+        )
+        metadata: dict[str, dg.MetadataValue] = {
+            "days": dg.MetadataValue.text(f"{first} … {last}" if first != last else str(first)),
+            "hourly_tier_months": dg.MetadataValue.text(
+                ", ".join(f"{w.symbol} {w.month[0]}-{w.month[1]:02d}" for w in written)
+                or "none (no cold day in these months yet)"
+            ),
+            "cm_30d_daily": frame_metadata(closing_30d),
+            "dagster/row_count": dg.MetadataValue.int(closing.height),
+            "charts_as_of": dg.MetadataValue.timestamp(at),
+        }
+        for name, png in charts.items():
+            metadata[f"chart_{name}"] = png_markdown(CHART_TITLES[name], png)
+        return dg.MaterializeResult(metadata=metadata)
+
+    return research_daily
+
+
+research_job = dg.define_asset_job(
+    "research",
+    selection=[RESEARCH_ASSET],
+    description="Materialise research_daily partitions (hourly tier + charts).",
+)
+research_automation = dg.AutomationConditionSensorDefinition(
+    "research_after_history",
+    target=dg.AssetSelection.assets(RESEARCH_ASSET),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+    description="Materialises research_daily partitions after their expiry_history partition.",
+)
