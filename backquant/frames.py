@@ -17,13 +17,13 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 import orjson
 import polars as pl
 
-from backquant.expiry_calendar import SECONDS_PER_YEAR, classify, settlement_instant
+from backquant.expiry_calendar import classify, settlement_instant, years_to_expiry
 from backquant.headers import ResponseHeaders
 from backquant.models import ExpiryRow, ExpirySummaryResponse, VenueOI
 from backquant.symbols import SUPPORTED_SYMBOLS
@@ -315,13 +315,6 @@ _VENUE_RULES: Final = (
     _Rule("total_oi", "total_oi", 0.0),
     _Rule("notional_oi_usd", "notional_oi_usd", 0.0),
 )
-_CALENDAR_SCHEMA: Final = pl.Schema(
-    {
-        "calendar_type": pl.String(),
-        "expiry_date": pl.Date(),
-        "expiry_at": UTC_US,
-    }
-)
 
 
 def _expiry_values(row: ExpiryRow) -> tuple[float | None, ...]:
@@ -457,124 +450,144 @@ def _first_rejection(items: list[tuple[ParsedSummary, FetchMeta]]) -> RejectedVa
     raise AssertionError("the vectorised checks refused a value that the scalar walk accepts")
 
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+
+def _micros(instant: datetime) -> int:
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+_EXPIRY_LISTS: Final = _schema(
+    {
+        "symbol": pl.String(),
+        "computed_at": pl.Int64(),
+        "expiry": pl.String(),
+        "position": pl.Int16(),
+        "type": pl.String(),
+        "calendar_type": pl.String(),
+        "is_anchor": pl.Boolean(),
+        "expiry_date": pl.Int32(),
+        "expiry_at": pl.Int64(),
+        "years_to_expiry": pl.Float64(),
+        "dte": pl.Int32(),
+        "spot_price": pl.Float64(),
+    }
+)
+"""The expiry columns collected as lists; times as epoch integers, cast by EXPIRIES_SCHEMA."""
+
+_Calendar = tuple[str, int | None, datetime | None]
+_Body = tuple[str, datetime, int, float | None]
+
+
 class _Batch:
-    """Column lists for a batch of responses, filled in one pass without per-value checks."""
+    """Column lists for a batch of responses, filled in one pass.
+
+    Times are collected as integers (epoch microseconds, epoch days) and cast once per column:
+    polars converts a list of ints far faster than a list of datetimes. Numeric values are
+    appended row-major and split into columns in one step; their bounds are checked per column
+    afterwards (``_any_violation``).
+    """
 
     def __init__(self) -> None:
         self.snapshots: list[dict[str, Any]] = []
-        self.expiry_body: list[int] = []
-        self.tokens: list[str] = []
-        self.positions: list[int] = []
-        self.types: list[str] = []
-        self.anchors: list[bool] = []
-        self.dtes: list[int | None] = []
-        self.calendar_index: list[int] = []
-        self.values: list[tuple[float | None, ...]] = []
+        self.expiry: dict[str, list[Any]] = {name: [] for name in _EXPIRY_LISTS.names()}
+        self.values: list[float | None] = []
         self.venue_expiry: list[int] = []
         self.venue_names: list[str] = []
-        self.venue_values: list[tuple[float | None, ...]] = []
-        self.calendars: dict[tuple[str, str | None], int] = {}
-        self.calendar_rows: list[tuple[str, date | None, Any]] = []
+        self.venue_values: list[float | None] = []
+        self.calendars: dict[tuple[str, str | None], _Calendar] = {}
         self.safe_venues: set[str] = set()
 
     def add(self, parsed: ParsedSummary, fetch: FetchMeta) -> None:
-        body = len(self.snapshots)
-        self.snapshots.append(_snapshot_row(parsed, fetch))
+        snapshot = _snapshot_row(parsed, fetch)
+        self.snapshots.append(snapshot)
         rows = parsed.response.data.expiries
         if len({row.expiry for row in rows}) != len(rows):
             raise RejectedValueError("an expiry is listed twice", field_path="data.expiries")
+        computed_at: datetime = snapshot["computed_at"]
+        body = (fetch.symbol, computed_at, _micros(computed_at), snapshot["spot_price"])
         for position, row in enumerate(rows):
             self._add_row(body, position, row)
 
-    def _add_row(self, body: int, position: int, row: ExpiryRow) -> None:
-        calendar_key = (row.expiry, row.expiry_date)
-        index = self.calendars.get(calendar_key)
-        if index is None:
-            path = f"data.expiries[{position}]"
-            self.calendar_rows.append(_calendar(row.expiry, row.expiry_date, path))
-            index = self.calendars[calendar_key] = len(self.calendar_rows) - 1
-        expiry_index = len(self.tokens)
-        self.expiry_body.append(body)
-        self.tokens.append(row.expiry)
-        self.positions.append(position)
-        self.types.append(row.type)
-        self.anchors.append(row.is_anchor)
-        self.dtes.append(row.dte)
-        self.calendar_index.append(index)
-        self.values.append(_expiry_values(row))
+    def _calendar(self, row: ExpiryRow, position: int) -> _Calendar:
+        key = (row.expiry, row.expiry_date)
+        cached = self.calendars.get(key)
+        if cached is None:
+            kind, expiry_date, expiry_at = _calendar(
+                row.expiry, row.expiry_date, f"data.expiries[{position}]"
+            )
+            days = None if expiry_date is None else (expiry_date - _EPOCH.date()).days
+            cached = self.calendars[key] = (kind, days, expiry_at)
+        return cached
+
+    def _add_row(self, body: _Body, position: int, row: ExpiryRow) -> None:
+        symbol, computed_at, computed_micros, spot = body
+        kind, days, expiry_at = self._calendar(row, position)
+        columns = self.expiry
+        expiry_index = len(columns["expiry"])
+        columns["symbol"].append(symbol)
+        columns["computed_at"].append(computed_micros)
+        columns["expiry"].append(row.expiry)
+        columns["position"].append(position)
+        columns["type"].append(row.type)
+        columns["calendar_type"].append(kind)
+        columns["is_anchor"].append(row.is_anchor)
+        columns["expiry_date"].append(days)
+        columns["expiry_at"].append(None if expiry_at is None else _micros(expiry_at))
+        columns["years_to_expiry"].append(
+            None if expiry_at is None else years_to_expiry(expiry_at, computed_at)
+        )
+        columns["dte"].append(row.dte)
+        columns["spot_price"].append(spot)
+        self.values.extend(_expiry_values(row))
         for venue, oi in _venues(row):
             if venue not in self.safe_venues:
                 _check_venue_name(venue, f"data.expiries[{position}].by_venue")
                 self.safe_venues.add(venue)
             self.venue_expiry.append(expiry_index)
             self.venue_names.append(venue)
-            self.venue_values.append((oi.call_oi, oi.put_oi, oi.total_oi, oi.notional_oi_usd))
+            self.venue_values.extend((oi.call_oi, oi.put_oi, oi.total_oi, oi.notional_oi_usd))
 
     def frames(self) -> SummaryFrames:
         snapshots = pl.DataFrame(
             {name: [row[name] for row in self.snapshots] for name in SNAPSHOTS_SCHEMA.names()},
             schema=SNAPSHOTS_SCHEMA,
         )
-        expiries = self._expiries(snapshots)
-        return SummaryFrames(snapshots, expiries, self._venue_oi(expiries))
-
-    def _expiries(self, snapshots: pl.DataFrame) -> pl.DataFrame:
-        # Body- and calendar-level values are gathered by index: converting a few distinct
-        # datetimes is far cheaper than one per row.
-        body_columns = snapshots.select("symbol", "computed_at", "spot_price")
-        per_body = body_columns[pl.Series(self.expiry_body, dtype=pl.UInt32())]
-        calendars = pl.DataFrame(self.calendar_rows, schema=_CALENDAR_SCHEMA, orient="row")
-        per_row = calendars[pl.Series(self.calendar_index, dtype=pl.UInt32())]
-        values = list(zip(*self.values, strict=True)) or [()] * len(_EXPIRY_RULES)
-        columns = {
-            "expiry": pl.Series(self.tokens, dtype=pl.String()),
-            "position": pl.Series(self.positions, dtype=pl.Int16()),
-            "type": pl.Series(self.types, dtype=pl.String()),
-            "is_anchor": pl.Series(self.anchors, dtype=pl.Boolean()),
-            "dte": pl.Series(self.dtes, dtype=pl.Int32()),
-            **{
-                rule.column: pl.Series(column, dtype=pl.Float64())
-                for rule, column in zip(_EXPIRY_RULES, values, strict=True)
-            },
-        }
-        frame = pl.concat([per_body, per_row, pl.DataFrame(columns)], how="horizontal")
-        return frame.with_columns(years_to_expiry=_years_between(frame)).select(
-            EXPIRIES_SCHEMA.names()
+        lists = pl.DataFrame(self.expiry, schema=_EXPIRY_LISTS)
+        expiries = pl.concat([lists, _split(self.values, _EXPIRY_RULES)], how="horizontal").select(
+            pl.col(name).cast(dtype) for name, dtype in EXPIRIES_SCHEMA.items()
         )
-
-    def _venue_oi(self, expiries: pl.DataFrame) -> pl.DataFrame:
         keys = expiries.select("symbol", "computed_at", "expiry")
-        per_venue = keys[pl.Series(self.venue_expiry, dtype=pl.UInt32())]
-        values = list(zip(*self.venue_values, strict=True)) or [()] * len(_VENUE_RULES)
-        names = pl.Series("venue", self.venue_names, dtype=pl.String())
-        return per_venue.with_columns(
-            names,
-            is_unattributed=names == UNATTRIBUTED_VENUE,
-            **{
-                rule.column: pl.Series(column, dtype=pl.Float64())
-                for rule, column in zip(_VENUE_RULES, values, strict=True)
-            },
-        ).select(VENUE_OI_SCHEMA.names())
+        venues = pl.Series("venue", self.venue_names, dtype=pl.String())
+        venue_oi = pl.concat(
+            [
+                keys[pl.Series(self.venue_expiry, dtype=pl.UInt32())],
+                venues.to_frame(),
+                (venues == UNATTRIBUTED_VENUE).alias("is_unattributed").to_frame(),
+                _split(self.venue_values, _VENUE_RULES),
+            ],
+            how="horizontal",
+        )
+        return SummaryFrames(snapshots, expiries, venue_oi)
 
 
-def _years_between(frame: pl.DataFrame) -> pl.Series:
-    """``years_to_expiry`` of every row, bit-identical to ``expiry_calendar.years_to_expiry``.
+def _split(row_major: list[float | None], rules: tuple[_Rule, ...]) -> pl.DataFrame:
+    """Values appended row by row (one per rule) as one Float64 column per rule."""
+    width = len(rules)
+    rows = pl.Series("values", row_major, dtype=pl.Float64()).reshape((-1, width))
+    return rows.to_frame().select(
+        pl.col("values").arr.get(index).alias(rule.column) for index, rule in enumerate(rules)
+    )
 
-    Dividing by full-length columns matters: polars divides by a scalar with a multiplication
-    by its reciprocal, which rounds differently from Python's ``timedelta / SECONDS_PER_YEAR``.
-    """
-    micros = (frame["expiry_at"] - frame["computed_at"]).dt.total_microseconds()
-    size = frame.height
-    seconds = micros.cast(pl.Float64()) / pl.repeat(1_000_000.0, size, eager=True)
-    return seconds / pl.repeat(SECONDS_PER_YEAR, size, eager=True)
+
+_EXPIRY_CHECKS: Final = tuple(rule.violated() for rule in _EXPIRY_RULES)
+_VENUE_CHECKS: Final = tuple(rule.violated() for rule in _VENUE_RULES)
 
 
 def _any_violation(frames: SummaryFrames) -> bool:
-    checks = [
-        frames.expiries.select(rule.violated() for rule in _EXPIRY_RULES),
-        frames.venue_oi.select(rule.violated() for rule in _VENUE_RULES),
-    ]
-    return any(any(check.row(0)) for check in checks if check.height)
+    checks = [frames.expiries.select(_EXPIRY_CHECKS), frames.venue_oi.select(_VENUE_CHECKS)]
+    return any(any(check.row(0)) for check in checks)
 
 
 def normalise_many(items: Iterable[tuple[ParsedSummary, FetchMeta]]) -> SummaryFrames:

@@ -25,11 +25,12 @@ from backquant.frames import (
     normalise_many,
 )
 from backquant.symbols import SUPPORTED_SYMBOLS
-from backquant.validation import ParsedSummary, parse_expiry_summary
+from backquant.validation import ParsedSummary
 from storage.archive import ArchiveRecord
 from storage.atomic import atomic_write_parquet, remove_stale_temp_files
 from storage.catalog import refresh_catalog
 from storage.layout import SUMMARY_TABLES, Layout, key_stamp
+from storage.parsing import parse_summaries
 from storage.reports import NO_ARCHIVE, REBUILT, RebuildReport, SymbolDayRebuild
 from storage.state import TierState, load_state, save_state
 from storage.tiers import delete_expired_hot, latest_key, update_latest
@@ -43,11 +44,12 @@ def _parse_all(
 ) -> tuple[list[tuple[ParsedSummary, FetchMeta]], list[tuple[str, str]]]:
     parsed: list[tuple[ParsedSummary, FetchMeta]] = []
     rejected: list[tuple[str, str]] = []
-    for record in records:
-        try:
-            parsed.append((parse_expiry_summary(record.raw), record.fetch))
-        except InvalidResponseError as error:
-            rejected.append((key_stamp(record.computed_at), f"{error.kind}: {error}"))
+    outcomes = parse_summaries([record.raw for record in records])
+    for record, outcome in zip(records, outcomes, strict=True):
+        if isinstance(outcome, InvalidResponseError):
+            rejected.append((key_stamp(record.computed_at), f"{outcome.kind}: {outcome}"))
+        else:
+            parsed.append((outcome, record.fetch))
     return parsed, rejected
 
 
