@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pipelines.cli import dagster_commands as _dagster_commands
 from pipelines.cli import doctor as _doctor
+from pipelines.cli import research as _research
 from pipelines.cli import simulator as _simulator
 from pipelines.cli import warehouse as _warehouse
 from pipelines.cli.app import app
 
 __all__ = ["app", "main"]
 
-_COMMAND_MODULES = (_dagster_commands, _doctor, _simulator, _warehouse)
+_COMMAND_MODULES = (_dagster_commands, _doctor, _research, _simulator, _warehouse)
 
 
 def main() -> None:
