@@ -44,7 +44,7 @@ def _utc(column: str) -> pl.Expr:
 def _full(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
     return frame.select(
         [pl.col(name) if name in frame.columns else pl.lit(None).alias(name) for name in schema]
-    ).cast(dict(schema))
+    ).cast(schema)
 
 
 def synthesise_year(warehouse: Warehouse) -> int:

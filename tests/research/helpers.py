@@ -95,7 +95,7 @@ def snapshots_frame(snapshots: list[Snapshot]) -> pl.DataFrame:
             pl.col(name) if name in base.columns else pl.lit(None).alias(name)
             for name in SNAPSHOTS_SCHEMA
         ]
-    ).cast(dict(SNAPSHOTS_SCHEMA))
+    ).cast(SNAPSHOTS_SCHEMA)
 
 
 def write_hot(warehouse: Warehouse, snapshot: Snapshot) -> None:
