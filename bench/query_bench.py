@@ -1,0 +1,162 @@
+"""Research queries on the year corpus, and termstore's catalog vs a naive glob over tick files.
+
+1. On the year (bench.corpus.year_corpus): latest term structure, hourly ATM of the expiry nearest
+   30 days over the year, daily skew summary, full-scan aggregate, through ``Warehouse.sql``
+   (reused handle) and a fresh ``Warehouse.connect()`` per query for the latest view.
+2. Catalog vs naive on the same rows: the 7 real days of the corpus (40,320 responses) as a
+   warehouse home of their own, and as what a quick script writes: one Parquet file of expiry
+   rows per symbol per tick, queried with ``read_parquet('<dir>/*/*.parquet')``. A naive layout
+   for the whole year would be 2.1 M files; it was not built.
+
+Run: ``.venv/bin/python -m bench.query_bench``; writes bench/results/query_bench.json.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import polars as pl
+
+from backquant.symbols import SUPPORTED_SYMBOLS
+from bench.common import cache_dir, repeat, tracked, write_results
+from bench.corpus import YearCorpus, year_corpus
+from bench.queries import naive_latest, queries
+from storage import Warehouse, refresh_catalog
+from storage.layout import TABLES, Layout, key_stamp
+from storage.state import TierState, save_state
+
+COMMAND = ".venv/bin/python -m bench.query_bench"
+RUNS = {"latest_term_structure": 50}
+DEFAULT_RUNS = 5
+NAIVE_RUNS = 2
+COMMITTED_AT = datetime(2026, 3, 2, tzinfo=UTC)
+"""A fixed commit time for the linked days (it only matters for hot-file expiry)."""
+
+
+def _home_of_days(year: YearCorpus, target: Path) -> Warehouse:
+    """A warehouse home listing only the real days, with hard links to the year's cold files."""
+    source = Layout(year.home)
+    layout = Layout(target)
+    state = TierState()
+    for symbol in SUPPORTED_SYMBOLS:
+        for day in year.real_days:
+            for table in TABLES:
+                destination = layout.cold_file(table, symbol, day)
+                if not destination.exists():
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    os.link(source.cold_file(table, symbol, day), destination)
+            state.mark_cold(symbol, day, COMMITTED_AT)
+    warehouse = Warehouse.open(target)
+    for symbol in SUPPORTED_SYMBOLS:
+        for latest in source.latest_dir(symbol).glob("*.parquet"):
+            destination = layout.latest_dir(symbol) / latest.name
+            if not destination.exists():
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                os.link(latest, destination)
+    save_state(layout, state)
+    refresh_catalog(layout, state)
+    return warehouse
+
+
+def _naive_layout(year: YearCorpus, root: Path) -> tuple[Path, int]:
+    """One Parquet file of expiry rows per symbol per tick (built once, cached)."""
+    marker = root / "done.json"
+    if marker.exists():
+        return root, int(orjson.loads(marker.read_bytes())["files"])
+    layout = Layout(year.home)
+    files = 0
+    pairs = [(symbol, day) for symbol in SUPPORTED_SYMBOLS for day in year.real_days]
+    for symbol, day in tracked(pairs, "naive layout: one file per tick", len(pairs)):
+        frame = pl.read_parquet(layout.cold_file("expiries", symbol, day))
+        directory = root / symbol
+        directory.mkdir(parents=True, exist_ok=True)
+        for part in frame.partition_by("computed_at", maintain_order=True):
+            part.write_parquet(directory / f"{key_stamp(part.item(0, 'computed_at'))}.parquet")
+            files += 1
+    marker.write_bytes(orjson.dumps({"files": files}))
+    return root, files
+
+
+def bench_year(year: YearCorpus) -> dict[str, Any]:
+    warehouse = Warehouse.open(year.home)
+    sql = queries("expiries", "latest_term_structure")
+    results: dict[str, Any] = {}
+    for name, statement in sql.items():
+        began = time.perf_counter()
+        rows = warehouse.sql(statement).height
+        first = time.perf_counter() - began
+        runs = RUNS.get(name, DEFAULT_RUNS)
+        results[name] = {
+            **repeat(lambda s=statement: warehouse.sql(s), runs, warmup=0),
+            "first_run_ms": round(first * 1000, 3),
+            "rows": rows,
+        }
+
+    def latest_fresh_connection() -> None:
+        connection = warehouse.connect()
+        connection.execute(sql["latest_term_structure"]).fetchall()
+        connection.close()
+
+    results["latest_term_structure_new_connection_each_time"] = repeat(latest_fresh_connection, 30)
+    warehouse.close()
+    return results
+
+
+def bench_naive_vs_catalog(year: YearCorpus) -> dict[str, Any]:
+    root = cache_dir() / "week"
+    week = _home_of_days(year, root / "home")
+    naive_dir, files = _naive_layout(year, root / "naive")
+    glob_read = f"read_parquet('{naive_dir}/*/*.parquet')"
+    catalog_sql = queries("expiries", "latest_term_structure")
+    naive_sql = queries(glob_read, naive_latest(glob_read))
+    naive = duckdb.connect(":memory:")
+    naive.execute("SET TimeZone = 'UTC'")
+    comparison: dict[str, Any] = {"naive_files": files, "days": len(year.real_days)}
+    for name in catalog_sql:
+        catalog_rows = week.sql(catalog_sql[name])
+        catalog = repeat(lambda s=catalog_sql[name]: week.sql(s), DEFAULT_RUNS, warmup=0)
+        naive_rows = naive.execute(naive_sql[name]).pl()
+        slow = repeat(lambda s=naive_sql[name]: naive.execute(s).fetchall(), NAIVE_RUNS, warmup=0)
+        comparison[name] = {
+            "catalog": catalog,
+            "naive_glob": slow,
+            "speedup_p50": round(slow["p50_ms"] / catalog["p50_ms"], 1),
+            "same_row_count": catalog_rows.height == naive_rows.height,
+            "rows": catalog_rows.height,
+        }
+    naive.close()
+    week.close()
+    return comparison
+
+
+def main() -> None:
+    year = year_corpus()
+    results = {
+        "corpus": {
+            "days": year.days,
+            "real_days": [str(day) for day in year.real_days],
+            "cloned_days": year.cloned_days,
+            "rows": year.manifest["rows"],
+            "note": "7 real days through the real write path + 51 weekly clones (bench/corpus.py)",
+        },
+        "year_catalog": bench_year(year),
+        "catalog_vs_naive_on_7_real_days": bench_naive_vs_catalog(year),
+        "goals": {
+            "latest_ms_below": 50,
+            "hourly_30d_year_ms_below": 1000,
+            "catalog_vs_naive_at_least": 50,
+        },
+        "research_layer": "absent (no storage/research): hourly ATM of the nearest-30d expiry",
+    }
+    path = write_results("query_bench", COMMAND, results)
+    print(path.read_text())
+
+
+if __name__ == "__main__":
+    main()
