@@ -1,7 +1,7 @@
 """One tick in process over loopback, a symbol-day rebuild, and bytes on disk per row and response.
 
 - Tick: the simulator on a loopback port (same process, its own thread), clock moved one minute
-  per tick; ``ingest_once`` = 4 concurrent HTTPS-less fetches + validation + archive + hot files +
+  per tick; ``ingest_once`` = 4 concurrent HTTP fetches + validation + archive + hot files +
   catalog refresh. Also the fetch alone (``fetch_all_sync``) to split the cost.
 - Rebuild: ``rebuild_day`` of one real symbol-day of the year corpus (1,440 responses), with the
   year's catalog refreshed at the end, as the nightly job does it.
