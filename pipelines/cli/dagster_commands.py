@@ -27,9 +27,16 @@ def demo(
     keep: Annotated[
         Path | None, typer.Option(help="Keep the demo warehouse in this directory.")
     ] = None,
+    plot: Annotated[
+        Path,
+        typer.Option(help="Where to write the demo's chart (PNG); outside the throwaway home."),
+    ] = Path("termstore-demo.png"),
 ) -> None:
-    """Simulator + a few ticks through Dagster + the day's rebuild + the term structure from SQL."""
+    """Simulator + a few ticks through Dagster + the day's rebuild + the term structure from SQL,
+    ending with a PNG of open interest by expiry (anchors marked) for the four symbols."""
     from pipelines.demo import run_demo
+    from storage.research.charts import render_charts
+    from storage.warehouse import Warehouse
 
     started = time.perf_counter()
     home = keep or Path(tempfile.mkdtemp(prefix="termstore-demo-"))
@@ -42,6 +49,10 @@ def demo(
         f"expiry rows in SQL, in {time.perf_counter() - started:.1f} s. Data is SIMULATED."
     )
     console.print(f'warehouse: {result.home}  (termstore sql --home {result.home} "...")')
+    with Warehouse.open(result.home) as warehouse:
+        png = render_charts(warehouse, names=("oi_by_expiry",))["oi_by_expiry"]
+    plot.write_bytes(png)
+    console.print(f"chart (OI by expiry, anchors marked): {plot.resolve()}")
     if keep is None:
         shutil.rmtree(home, ignore_errors=True)
         console.print("(throwaway home removed; pass --keep DIR to keep it)")
