@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,7 +57,10 @@ def _ticks(bodies: list[bytes]) -> Iterator[tuple[datetime, dict[str, bytes]]]:
 
 
 def termstore_backfill(bodies: list[bytes], home: Path) -> dict[str, Any]:
+    phases: dict[str, float] = {}
+
     def run() -> None:
+        began = time.perf_counter()
         warehouse = Warehouse.open(home)
         with progress() as bar:
             task = bar.add_task("termstore backfill: validate + archive", total=len(bodies))
@@ -67,11 +71,14 @@ def termstore_backfill(bodies: list[bytes], home: Path) -> dict[str, Any]:
                     record = ArchiveRecord(symbol, computed_at, fetch_meta(symbol, at), raw)
                     warehouse.archive.write(record)
                 bar.advance(task, len(by_symbol))
+        phases["validate_and_archive_s"] = round(time.perf_counter() - began, 3)
+        began = time.perf_counter()
         rebuild_day(warehouse, DAY)
+        phases["rebuild_day_s"] = round(time.perf_counter() - began, 3)
         warehouse.close()
 
     _, seconds = timed(run)
-    return _rates(len(bodies), seconds, home)
+    return {**_rates(len(bodies), seconds, home), "phases": phases}
 
 
 def _outcome(symbol: str, at: datetime, raw: bytes) -> FetchOutcome:
