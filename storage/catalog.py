@@ -3,11 +3,15 @@
 Why explicit lists: listing ~1,460 day files per query costs ~120 ms; a list baked into the view
 costs nothing at query time, and ``latest_term_structure`` reads just four tiny files.
 
-Why a fresh file each time: a process holding a read-write DuckDB connection locks everyone else
-out, and read-only readers lock out a writer. So the writer never opens the live catalog. It builds
-the new catalog in a temp file in the same directory, closes it (fully checkpointed) and renames
-it over ``warehouse.duckdb``. Readers that already have it open keep reading the old inode; new
-connections see the new views. All paths are absolute, so the views work from any directory.
+Why a new file each time: a process holding a read-write DuckDB connection locks everyone else
+out, and read-only readers lock out a writer. So the writer never opens the live catalog. It
+copies it to a temp file in the same directory, replaces the views that changed, closes it (fully
+checkpointed) and renames it over ``warehouse.duckdb`` (storage/catalog_file.py). Readers that
+already have it open keep reading the old inode; new connections see the new views. All paths are
+absolute, so the views work from any directory.
+
+Why each table is ``_cold_<table> UNION ALL _hot_<table>``: a tick changes only the hot lists,
+so only the hot views are recreated and the year of cold files is not bound again.
 
 Visibility: a symbol-day that ``state/tiers.json`` calls cold is read from its cold file only;
 any other day from its hot files. Hot ``expiries``/``venue_oi`` files count only when the tick's
@@ -17,16 +21,16 @@ invisible until the next ingest of that key or a rebuild completes it.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import duckdb
-
 from backquant.frames import empty_frame
 from backquant.symbols import SUPPORTED_SYMBOLS
-from storage.atomic import atomic_write_parquet, fsync_dir, temp_path_for
+from storage.atomic import atomic_write_parquet
+from storage.catalog_file import CatalogWrite, remove_stale_catalog_temps, write_catalog
 from storage.layout import SUMMARY_TABLES, TABLES, Layout
 from storage.state import TierState
 
@@ -113,12 +117,29 @@ def _hot_names(layout: Layout, table: str, symbol: str, day: date) -> set[str]:
     }
 
 
-def visible_files(layout: Layout, state: TierState, table: str) -> list[Path]:
-    """The files a table's view reads, by the visibility rule above."""
-    files = [layout.schema_file(table)]
+@functools.lru_cache(maxsize=256)
+def _cold_paths(
+    layout: Layout, table: str, symbol: str, days: tuple[date, ...]
+) -> tuple[Path, ...]:
+    # Cached: a long-lived writer (Dagster, the benchmark) lists the same year every tick.
+    directory = layout.cold_dir(table, symbol)
+    return tuple(directory / f"{day.isoformat()}.parquet" for day in days)
+
+
+def cold_files(layout: Layout, state: TierState, table: str) -> list[Path]:
+    """The cold files of every symbol-day the state calls cold."""
+    files: list[Path] = []
+    for symbol in SUPPORTED_SYMBOLS:
+        days = tuple(sorted(state.of(symbol).cold_days))
+        files.extend(_cold_paths(layout, table, symbol, days))
+    return files
+
+
+def hot_files(layout: Layout, state: TierState, table: str) -> list[Path]:
+    """The hot files of days that are not cold (summary tables: complete ticks only)."""
+    files: list[Path] = []
     for symbol in SUPPORTED_SYMBOLS:
         cold_days = state.of(symbol).cold_days
-        files.extend(layout.cold_file(table, symbol, day) for day in sorted(cold_days))
         for day in hot_days(layout, table, symbol):
             if day in cold_days:
                 continue
@@ -128,6 +149,15 @@ def visible_files(layout: Layout, state: TierState, table: str) -> list[Path]:
             day_dir = layout.hot_day_dir(table, symbol, day)
             files.extend(day_dir / name for name in sorted(names))
     return files
+
+
+def visible_files(layout: Layout, state: TierState, table: str) -> list[Path]:
+    """The files a table's view reads, by the visibility rule above (schema file first)."""
+    return [
+        layout.schema_file(table),
+        *cold_files(layout, state, table),
+        *hot_files(layout, state, table),
+    ]
 
 
 def latest_file(layout: Layout, symbol: str) -> Path | None:
@@ -159,12 +189,32 @@ def _read(paths: list[Path]) -> str:
     return f"read_parquet({_file_list(paths)}, union_by_name = false, hive_partitioning = false)"
 
 
+def cold_view(table: str) -> str:
+    return f"_cold_{table}"
+
+
+def hot_view(table: str) -> str:
+    return f"_hot_{table}"
+
+
 def build_catalog_sql(layout: Layout, state: TierState) -> list[str]:
+    """Every CREATE VIEW statement of the catalog, in creation order.
+
+    Each table is the union of a cold view and a hot view, so a tick (which changes only hot
+    lists) leaves the cold views, and the cost of binding a year of files, alone.
+    """
     # Table names are constants and paths are built by Layout and quoted by _file_list.
-    statements = [
-        f"CREATE VIEW {table} AS SELECT * FROM {_read(visible_files(layout, state, table))}"  # noqa: S608
-        for table in TABLES
-    ]
+    statements: list[str] = []
+    for table in TABLES:
+        schema = layout.schema_file(table)
+        cold = [schema, *cold_files(layout, state, table)]
+        hot = [schema, *hot_files(layout, state, table)]
+        statements += [
+            f"CREATE VIEW {cold_view(table)} AS SELECT * FROM {_read(cold)}",  # noqa: S608
+            f"CREATE VIEW {hot_view(table)} AS SELECT * FROM {_read(hot)}",  # noqa: S608
+            f"CREATE VIEW {table} AS SELECT * FROM {cold_view(table)} "  # noqa: S608
+            f"UNION ALL SELECT * FROM {hot_view(table)}",
+        ]
     statements.append(
         "CREATE VIEW latest_term_structure AS SELECT * FROM "  # noqa: S608
         f"{_read(latest_files(layout))} ORDER BY symbol, position"
@@ -178,26 +228,12 @@ def build_catalog_sql(layout: Layout, state: TierState) -> list[str]:
 
 
 def refresh_catalog(layout: Layout, state: TierState) -> Path:
-    """Write a new catalog next to the live one and rename it into place."""
+    """Bring ``warehouse.duckdb`` up to date with the state and the files on disk (atomic)."""
+    return refresh_catalog_report(layout, state).path
+
+
+def refresh_catalog_report(layout: Layout, state: TierState) -> CatalogWrite:
+    """``refresh_catalog``, also saying how many views had to be recreated."""
     ensure_schema_files(layout)
-    target = layout.catalog
-    temp = temp_path_for(target)
-    try:
-        connection = duckdb.connect(str(temp))
-        try:
-            for statement in build_catalog_sql(layout, state):
-                connection.execute(statement)
-            connection.execute("CHECKPOINT")
-        finally:
-            connection.close()
-        fd = os.open(temp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        temp.replace(target)
-    finally:
-        temp.unlink(missing_ok=True)
-        Path(f"{temp}.wal").unlink(missing_ok=True)
-    fsync_dir(target.parent)
-    return target
+    remove_stale_catalog_temps(layout.catalog)
+    return write_catalog(layout.catalog, build_catalog_sql(layout, state))

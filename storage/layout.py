@@ -94,8 +94,11 @@ class Layout:
     def hot_file(self, table: str, symbol: str, instant: datetime) -> Path:
         return self.hot_day_dir(table, symbol, utc_day(instant)) / f"{key_stamp(instant)}.parquet"
 
+    def cold_dir(self, table: str, symbol: str) -> Path:
+        return self.home / "cold" / table / check_symbol(symbol)
+
     def cold_file(self, table: str, symbol: str, day: date) -> Path:
-        return self.home / "cold" / table / check_symbol(symbol) / f"{day.isoformat()}.parquet"
+        return self.cold_dir(table, symbol) / f"{day.isoformat()}.parquet"
 
     def latest_dir(self, symbol: str) -> Path:
         return self.home / "latest" / check_symbol(symbol)
