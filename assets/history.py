@@ -5,7 +5,6 @@ Materialising a day is compaction (hot → one sorted cold file per table × sym
 Its checks run in the same step, on the days that step rebuilt.
 """
 
-import warnings
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
 
@@ -127,53 +126,49 @@ def history_checks(
 def build_history_asset(
     *, partitions_def: dg.DailyPartitionsDefinition, ingest_cron: str, simulated: bool
 ) -> dg.AssetsDefinition:
-    # BackfillPolicy is beta in Dagster 1.13: batched backfills are worth it, the warning is not.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)
-
-        @dg.asset(
-            name=HISTORY_ASSET,
-            group_name="history",
-            deps=[TICK_ASSET],
-            partitions_def=partitions_def,
-            backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_DAYS_PER_RUN),
-            description=describe(HISTORY_DESCRIPTION, simulated=simulated),
-            kinds={"polars", "parquet", "duckdb"},
-            owners=["team:termstore"],
-            tags={"layer": "cold"},
-            metadata={"dagster/column_schema": column_schema("expiries")},
-            check_specs=[
-                dg.AssetCheckSpec(name, asset=HISTORY_ASSET, description=text)
-                for name, text in CHECK_DESCRIPTIONS.items()
-            ],
+    @dg.asset(
+        name=HISTORY_ASSET,
+        group_name="history",
+        deps=[TICK_ASSET],
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_DAYS_PER_RUN),
+        description=describe(HISTORY_DESCRIPTION, simulated=simulated),
+        kinds={"polars", "parquet", "duckdb"},
+        owners=["team:termstore"],
+        tags={"layer": "cold"},
+        metadata={"dagster/column_schema": column_schema("expiries")},
+        check_specs=[
+            dg.AssetCheckSpec(name, asset=HISTORY_ASSET, description=text)
+            for name, text in CHECK_DESCRIPTIONS.items()
+        ],
+    )
+    def expiry_history(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        window = context.partition_time_window
+        first = window.start.date()
+        last = (window.end - timedelta(seconds=1)).date()
+        store = warehouse.open()
+        report = rebuild_range(store, first, last)
+        days = [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+        missing = sorted({f"{symbol} {day}" for symbol, day in report.missing})
+        if missing:
+            context.log.warning(f"no archive for: {', '.join(missing)}")
+        rows = store.sql(
+            f"SELECT symbol, count(*) AS expiry_rows, count(DISTINCT computed_at) AS snapshots "  # noqa: S608
+            f"FROM expiries WHERE {_day_sql(days)} GROUP BY symbol ORDER BY symbol"
         )
-        def expiry_history(
-            context: dg.AssetExecutionContext, warehouse: WarehouseResource
-        ) -> dg.MaterializeResult:  # type: ignore[type-arg]
-            window = context.partition_time_window
-            first = window.start.date()
-            last = (window.end - timedelta(seconds=1)).date()
-            store = warehouse.open()
-            report = rebuild_range(store, first, last)
-            days = [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
-            missing = sorted({f"{symbol} {day}" for symbol, day in report.missing})
-            if missing:
-                context.log.warning(f"no archive for: {', '.join(missing)}")
-            rows = store.sql(
-                f"SELECT symbol, count(*) AS expiry_rows, count(DISTINCT computed_at) AS snapshots "  # noqa: S608
-                f"FROM expiries WHERE {_day_sql(days)} GROUP BY symbol ORDER BY symbol"
-            )
-            return dg.MaterializeResult(
-                metadata={
-                    "days": f"{first} … {last}" if first != last else first.isoformat(),
-                    "rebuilt": len(report.rebuilt),
-                    "no_archive": ", ".join(missing) or "none",
-                    "per_symbol_day": table_metadata(report.table_rows()),
-                    "rows_by_symbol": frame_metadata(rows),
-                    "dagster/row_count": int(rows["expiry_rows"].sum()) if rows.height else 0,
-                    "seconds": round(report.seconds, 3),
-                },
-                check_results=history_checks(store, report, days, ingest_cron),
-            )
+        return dg.MaterializeResult(
+            metadata={
+                "days": f"{first} … {last}" if first != last else first.isoformat(),
+                "rebuilt": len(report.rebuilt),
+                "no_archive": ", ".join(missing) or "none",
+                "per_symbol_day": table_metadata(report.table_rows()),
+                "rows_by_symbol": frame_metadata(rows),
+                "dagster/row_count": int(rows["expiry_rows"].sum()) if rows.height else 0,
+                "seconds": round(report.seconds, 3),
+            },
+            check_results=history_checks(store, report, days, ingest_cron),
+        )
 
     return expiry_history
