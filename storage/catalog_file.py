@@ -36,11 +36,11 @@ class CatalogStatementError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class CatalogWrite:
-    """What a refresh did: the catalog path and how many views it had to (re)create."""
+    """What a refresh did: the catalog path and which views it had to (re)create."""
 
     path: Path
     views: int
-    recreated: int
+    recreated: tuple[str, ...]
     reused_previous: bool
 
 
@@ -101,19 +101,19 @@ def remove_stale_catalog_temps(target: Path) -> None:
 
 def _apply(
     connection: duckdb.DuckDBPyConnection, views: dict[str, tuple[str, str]], reused: bool
-) -> int:
+) -> tuple[str, ...]:
     existing = _existing_digests(connection) if reused else {}
-    for name in existing.keys() - views.keys():
+    for name in sorted(existing.keys() - views.keys()):
         connection.execute(f"DROP VIEW IF EXISTS {name}")
-    recreated = 0
+    recreated = []
     for name, (statement, digest) in views.items():
         if existing.get(name) == digest:
             continue
         connection.execute(statement)
         connection.execute(f"COMMENT ON VIEW {name} IS '{digest}'")
-        recreated += 1
+        recreated.append(name)
     connection.execute("CHECKPOINT")
-    return recreated
+    return tuple(recreated)
 
 
 def write_catalog(target: Path, statements: list[str]) -> CatalogWrite:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
+import polars as pl
 import pytest
 
-from backquant.expiry_calendar import SECONDS_PER_YEAR
+from backquant.expiry_calendar import (
+    SECONDS_PER_YEAR,
+    classify,
+    settlement_instant,
+    years_to_expiry,
+)
 from backquant.frames import (
     EXPIRIES_SCHEMA,
     SNAPSHOTS_SCHEMA,
@@ -15,9 +21,13 @@ from backquant.frames import (
     FetchMeta,
     RejectedValueError,
     normalise,
+    normalise_many,
+    parse_instant,
 )
 from backquant.headers import ResponseHeaders
-from backquant.validation import parse_expiry_summary
+from backquant.simulator.market import Market
+from backquant.symbols import SUPPORTED_SYMBOLS
+from backquant.validation import ParsedSummary, parse_expiry_summary
 from tests.storage.helpers import BASE_TIME, body
 from tests.support.bodies import summary_document
 
@@ -105,3 +115,88 @@ def test_naive_and_offset_times_are_read_as_utc() -> None:
     raw = body("BTCUSDT", BASE_TIME, **{"meta.computed_at": "2026-03-02T13:00:30+01:00"})
     frames = normalise(parse_expiry_summary(raw), _fetch())
     assert frames.snapshots.item(0, "computed_at") == datetime(2026, 3, 2, 12, 0, 30, tzinfo=UTC)
+
+
+def _simulated(count: int) -> list[tuple[ParsedSummary, FetchMeta]]:
+    market = Market(seed=5)
+    items = []
+    for step in range(count):
+        symbol = SUPPORTED_SYMBOLS[step % len(SUPPORTED_SYMBOLS)]
+        at = BASE_TIME + timedelta(minutes=53 * step)
+        items.append(
+            (parse_expiry_summary(market.expiry_summary_bytes(symbol, at)), _fetch(symbol))
+        )
+    return items
+
+
+def test_a_batch_equals_its_responses_normalised_one_by_one() -> None:
+    items = _simulated(24)
+    batch = normalise_many(items)
+    singles = [normalise(parsed, fetch) for parsed, fetch in items]
+    for name, frame in batch.as_tables().items():
+        expected = pl.concat([single.as_tables()[name] for single in singles])
+        assert frame.equals(expected), name
+    assert batch.venue_oi.height == sum(
+        len(row.by_venue or {}) + (row.by_venue_unattributed is not None)
+        for parsed, _ in items
+        for row in parsed.response.data.expiries
+    )
+
+
+def test_columns_match_the_body_and_the_calendar_functions_exactly() -> None:
+    items = _simulated(8)
+    frames = normalise_many(items)
+    rows = frames.expiries.iter_rows(named=True)
+    for parsed, _ in items:
+        computed_at = parse_instant(parsed.response.meta.computed_at or "", "computed_at")
+        for position, source in enumerate(parsed.response.data.expiries):
+            row = next(rows)
+            assert (row["expiry"], row["position"], row["atm_iv"]) == (
+                source.expiry,
+                position,
+                source.atm_iv,
+            )
+            expiry_date = date.fromisoformat(source.expiry_date or "")
+            assert row["expiry_date"] == expiry_date
+            assert row["expiry_at"] == settlement_instant(expiry_date)
+            # Bit-identical, not approximately equal: rebuilds must reproduce ingest's rows.
+            assert row["years_to_expiry"] == years_to_expiry(row["expiry_at"], computed_at)
+            assert row["calendar_type"] == classify(source.expiry).type
+            pain = source.max_pain
+            assert row["max_pain_strike"] == (pain.strike if pain else None)
+
+
+def test_the_first_refusal_in_document_order_is_reported() -> None:
+    good = (parse_expiry_summary(body("BTCUSDT", BASE_TIME)), _fetch())
+    # Row 0 has an absurd value and row 1 an unsafe token: row 0 comes first.
+    two_problems = body(
+        "BTCUSDT",
+        BASE_TIME + timedelta(minutes=1),
+        **{"data.expiries.0.pcr": -1.0, "data.expiries.1.expiry": "../x"},
+    )
+    late_spot = body("BTCUSDT", BASE_TIME + timedelta(minutes=2), **{"meta.spot_price": 0.0})
+    items = [
+        good,
+        (parse_expiry_summary(two_problems), _fetch()),
+        (parse_expiry_summary(late_spot), _fetch()),
+    ]
+    with pytest.raises(RejectedValueError) as caught:
+        normalise_many(items)
+    assert caught.value.field_path == "data.expiries[0].pcr"
+    with pytest.raises(RejectedValueError) as caught:
+        normalise_many([good, items[2], items[1]])
+    assert caught.value.field_path == "meta.spot_price"
+
+
+def test_a_refused_venue_value_names_the_venue() -> None:
+    raw = body("BTCUSDT", BASE_TIME, **{"data.expiries.1.by_venue.okx.total_oi": -2.0})
+    with pytest.raises(RejectedValueError) as caught:
+        normalise(parse_expiry_summary(raw), _fetch())
+    assert caught.value.field_path == "data.expiries[1].by_venue.okx.total_oi"
+
+
+def test_an_empty_batch_has_the_schemas() -> None:
+    frames = normalise_many([])
+    assert frames.snapshots.schema == SNAPSHOTS_SCHEMA and frames.snapshots.height == 0
+    assert frames.expiries.schema == EXPIRIES_SCHEMA
+    assert frames.venue_oi.schema == VENUE_OI_SCHEMA
