@@ -69,6 +69,7 @@ def test_the_api_key_appears_nowhere(
     caplog.set_level(logging.DEBUG)
     home = tmp_path / "home"
     dagster_dir = tmp_path / "dagster"
+    dagster_dir.mkdir()
     outputs: list[str] = []
     with running_simulator(frozen_at=SIM_START, api_key=CANARY, faults=FAULTS, seed=5) as sim:
         warehouse = Warehouse.open(home)
