@@ -121,7 +121,7 @@ def bench_naive_vs_catalog(year: YearCorpus) -> dict[str, Any]:
     for name in catalog_sql:
         catalog_rows = week.sql(catalog_sql[name])
         catalog = repeat(lambda s=catalog_sql[name]: week.sql(s), DEFAULT_RUNS, warmup=0)
-        naive_rows = naive.execute(naive_sql[name]).pl()
+        naive_rows = naive.sql(naive_sql[name]).pl()
         slow = repeat(lambda s=naive_sql[name]: naive.execute(s).fetchall(), NAIVE_RUNS, warmup=0)
         comparison[name] = {
             "catalog": catalog,
