@@ -29,6 +29,7 @@ from backquant.validation import parse_expiry_summary
 from bench.common import repeat, summarise, timed, write_results
 from storage import Warehouse, ingest_outcomes, rebuild_day
 from storage.archive import ArchiveRecord
+from storage.atomic import WriteBatch
 from storage.catalog import refresh_catalog
 from storage.layout import TABLES
 from storage.state import load_state, save_state
@@ -66,8 +67,9 @@ def outcome(symbol: str, at: datetime) -> FetchOutcome:
 
 def normalise_and_write(warehouse: Warehouse, outcomes: dict[str, FetchOutcome]) -> None:
     """What a tick does per symbol, without the lock, state and catalog: normalise, archive,
-    hot files, latest file, ingest-log row (same calls as storage.ingest)."""
+    then hot files, latest file and ingest-log row committed as one batch (as storage.ingest)."""
     layout = warehouse.layout
+    batch = WriteBatch()
     for symbol, fetched in outcomes.items():
         result = fetched.result
         assert result is not None
@@ -75,12 +77,13 @@ def normalise_and_write(warehouse: Warehouse, outcomes: dict[str, FetchOutcome])
         frames = normalise(result.parsed, fetch)
         computed_at = frames.snapshots.item(0, "computed_at")
         warehouse.archive.write(ArchiveRecord(symbol, computed_at, fetch, result.raw))
-        write_hot_tick(layout, symbol, computed_at, frames)
-        update_latest(layout, symbol, computed_at, frames.expiries)
+        write_hot_tick(layout, symbol, computed_at, frames, batch)
+        update_latest(layout, symbol, computed_at, frames.expiries, batch)
         entry = IngestLogEntry(
             symbol, fetched.started_at, fetched.finished_at, "stored", None, 200, None, 1, None
         )
-        write_hot_log(layout, symbol, fetched.started_at, ingest_log_frame([entry]))
+        write_hot_log(layout, symbol, fetched.started_at, ingest_log_frame([entry]), batch)
+    batch.commit()
 
 
 def tick_outcomes(minute: int) -> dict[str, FetchOutcome]:

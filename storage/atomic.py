@@ -89,3 +89,69 @@ def unlink_durably(paths: list[Path]) -> None:
     for directory in directories:
         if directory.is_dir():
             fsync_dir(directory)
+
+
+class WriteBatch:
+    """Files that become visible together at ``commit``, in the order they were added.
+
+    Same guarantees as ``atomic_write_bytes`` for each file (temp name, data fsynced before the
+    rename, directory fsynced after), but the fsyncs run back to back once every file is
+    written: the first one commits the filesystem journal for all of them, so a tick's twenty
+    small files cost a few disk flushes instead of forty. Files are renamed in insertion order,
+    which keeps "snapshots last" meaningful. Uncommitted temp files are removed by ``discard``
+    (or, after a crash, by ``remove_stale_temp_files``); their dot names keep them out of every
+    listing meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Path, Path]] = []
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = temp_path_for(path)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+        except BaseException:
+            os.close(fd)
+            temp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        self._pending.append((temp, path))
+
+    def add_parquet(
+        self, path: Path, frame: pl.DataFrame, *, compression_level: int | None = None
+    ) -> None:
+        self.add(path, parquet_bytes(frame, compression_level=compression_level))
+
+    def commit(self) -> None:
+        """Make every added file durable and visible; on error the rest stay uncommitted."""
+        pending, self._pending = self._pending, []
+        try:
+            for temp, _ in pending:
+                fd = os.open(temp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            directories: dict[Path, None] = {}
+            for temp, path in pending:
+                temp.replace(path)
+                directories[path.parent] = None
+            for directory in directories:
+                fsync_dir(directory)
+        finally:
+            for temp, _ in pending:
+                temp.unlink(missing_ok=True)
+
+    def discard(self, since: int = 0) -> None:
+        """Drop the files added after the first ``since`` (all by default)."""
+        dropped, self._pending = self._pending[since:], self._pending[:since]
+        for temp, _ in dropped:
+            temp.unlink(missing_ok=True)

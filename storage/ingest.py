@@ -26,6 +26,7 @@ from backquant.frames import (
 )
 from backquant.validation import parse_expiry_summary
 from storage.archive import ArchiveCorruptError, ArchiveRecord
+from storage.atomic import WriteBatch
 from storage.catalog import refresh_catalog
 from storage.layout import SUMMARY_TABLES, utc_day
 from storage.quarantine import quarantine_body
@@ -41,6 +42,12 @@ from storage.tiers import (
 from storage.warehouse import Warehouse
 
 STORAGE_ERROR = "storage_error"
+
+
+class TickStorageError(OSError):
+    """The tick's hot files could not be committed; the archive still holds every response."""
+
+
 QUARANTINED_KIND = RejectedValueError.kind
 
 
@@ -56,6 +63,8 @@ class _Tick:
         self.quarantined = 0
         self.dirty: list[tuple[str, date]] = []
         self.state_changed = False
+        self.batch = WriteBatch()
+        """Hot, latest and ingest-log files of the whole tick, committed together at its end."""
 
     def note_day(self, symbol: str, day: date) -> None:
         """A write into a cold day makes it dirty: its cold files no longer hold everything."""
@@ -173,10 +182,10 @@ def _succeeded(tick: _Tick, outcome: FetchOutcome, result: FetchResult) -> Symbo
         )
     archive.write(ArchiveRecord(symbol, computed_at, fetch, result.raw))
     tick.note_day(symbol, day)
-    write_hot_tick(tick.layout, symbol, computed_at, frames)
+    write_hot_tick(tick.layout, symbol, computed_at, frames, tick.batch)
     for table, frame in frames.as_tables().items():
         tick.rows[table] += frame.height
-    update_latest(tick.layout, symbol, computed_at, frames.expiries)
+    update_latest(tick.layout, symbol, computed_at, frames.expiries, tick.batch)
     return replace(base, computed_at=computed_at)
 
 
@@ -191,8 +200,8 @@ def _complete_crashed_tick(tick: _Tick, symbol: str, computed_at: datetime) -> N
     if record is None:
         return
     frames = normalise(parse_expiry_summary(record.raw), record.fetch)
-    write_hot_tick(tick.layout, symbol, computed_at, frames)
-    update_latest(tick.layout, symbol, computed_at, frames.expiries)
+    write_hot_tick(tick.layout, symbol, computed_at, frames, tick.batch)
+    update_latest(tick.layout, symbol, computed_at, frames.expiries, tick.batch)
 
 
 def _ingest_symbol(tick: _Tick, outcome: FetchOutcome) -> SymbolReport:
@@ -206,12 +215,14 @@ def _ingest_symbol(tick: _Tick, outcome: FetchOutcome) -> SymbolReport:
             started_at=outcome.started_at,
             latency_s=outcome.latency_s,
         )
+    staged = len(tick.batch)
     try:
         if outcome.result is not None:
             report = _succeeded(tick, outcome, outcome.result)
         else:
             report = _failed(tick, outcome)
     except (OSError, ArchiveCorruptError) as error:
+        tick.batch.discard(since=staged)
         report = SymbolReport(
             symbol=outcome.symbol,
             status=STORAGE_ERROR,
@@ -238,7 +249,9 @@ def _log_attempt(tick: _Tick, outcome: FetchOutcome, report: SymbolReport) -> No
         quarantine_file=report.quarantine_file,
     )
     tick.note_day(outcome.symbol, utc_day(outcome.started_at))
-    write_hot_log(tick.layout, outcome.symbol, outcome.started_at, ingest_log_frame([entry]))
+    write_hot_log(
+        tick.layout, outcome.symbol, outcome.started_at, ingest_log_frame([entry]), tick.batch
+    )
     tick.rows["ingest_log"] += 1
 
 
@@ -247,7 +260,18 @@ def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) 
     started_at = datetime.now(UTC)
     with warehouse.lock():
         tick = _Tick(warehouse, load_state(warehouse.layout))
-        reports = tuple(_ingest_symbol(tick, outcome) for _, outcome in sorted(outcomes.items()))
+        try:
+            reports = tuple(
+                _ingest_symbol(tick, outcome) for _, outcome in sorted(outcomes.items())
+            )
+            tick.batch.commit()
+        except OSError as error:
+            tick.batch.discard()
+            raise TickStorageError(
+                f"could not write this tick's hot files under {warehouse.home} ({error}). "
+                "Every stored response is already in the archive: free disk space or fix "
+                "permissions, then run `termstore rebuild` for today to make them visible"
+            ) from error
         if tick.state_changed:
             save_state(warehouse.layout, tick.state)
         refresh_catalog(warehouse.layout, tick.state)

@@ -9,7 +9,7 @@ import polars as pl
 
 from backquant.frames import SummaryFrames
 from backquant.symbols import SUPPORTED_SYMBOLS
-from storage.atomic import atomic_write_parquet, fsync_dir, unlink_durably
+from storage.atomic import WriteBatch, atomic_write_parquet, fsync_dir, unlink_durably
 from storage.catalog import hot_days, latest_file
 from storage.layout import TABLES, Layout, parse_key_stamp
 from storage.state import TierState
@@ -19,19 +19,37 @@ HOT_WRITE_ORDER = ("expiries", "venue_oi", "snapshots")
 
 
 def write_hot_tick(
-    layout: Layout, symbol: str, computed_at: datetime, frames: SummaryFrames
+    layout: Layout,
+    symbol: str,
+    computed_at: datetime,
+    frames: SummaryFrames,
+    batch: WriteBatch | None = None,
 ) -> None:
+    """The tick's hot files, snapshots last; staged in ``batch`` if given, else written now."""
+    staged = batch if batch is not None else WriteBatch()
     tables = frames.as_tables()
     for table in HOT_WRITE_ORDER:
-        atomic_write_parquet(layout.hot_file(table, symbol, computed_at), tables[table])
+        staged.add_parquet(layout.hot_file(table, symbol, computed_at), tables[table])
+    if batch is None:
+        staged.commit()
 
 
 def hot_tick_complete(layout: Layout, symbol: str, computed_at: datetime) -> bool:
     return layout.hot_file("snapshots", symbol, computed_at).exists()
 
 
-def write_hot_log(layout: Layout, symbol: str, started_at: datetime, frame: pl.DataFrame) -> None:
-    atomic_write_parquet(layout.hot_file("ingest_log", symbol, started_at), frame)
+def write_hot_log(
+    layout: Layout,
+    symbol: str,
+    started_at: datetime,
+    frame: pl.DataFrame,
+    batch: WriteBatch | None = None,
+) -> None:
+    path = layout.hot_file("ingest_log", symbol, started_at)
+    if batch is None:
+        atomic_write_parquet(path, frame)
+    else:
+        batch.add_parquet(path, frame)
 
 
 def latest_key(layout: Layout, symbol: str) -> datetime | None:
@@ -40,13 +58,21 @@ def latest_key(layout: Layout, symbol: str) -> datetime | None:
 
 
 def update_latest(
-    layout: Layout, symbol: str, computed_at: datetime, expiries: pl.DataFrame
+    layout: Layout,
+    symbol: str,
+    computed_at: datetime,
+    expiries: pl.DataFrame,
+    batch: WriteBatch | None = None,
 ) -> bool:
     """Make ``expiries`` the symbol's latest term structure unless a newer one is there."""
     current = latest_key(layout, symbol)
     if current is not None and current > computed_at:
         return False
-    atomic_write_parquet(layout.latest_file(symbol, computed_at), expiries)
+    path = layout.latest_file(symbol, computed_at)
+    if batch is None:
+        atomic_write_parquet(path, expiries)
+    else:
+        batch.add_parquet(path, expiries)
     return True
 
 
