@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from backquant.client import FetchOutcome, FetchResult
-from backquant.frames import FetchMeta, IngestLogEntry, ingest_log_frame, normalise
+from backquant.frames import FetchMeta, IngestLogEntry, ingest_log_frame
 from backquant.headers import ResponseHeaders
 from backquant.simulator.market import Market
 from backquant.symbols import SUPPORTED_SYMBOLS
@@ -32,6 +32,7 @@ from storage.archive import ArchiveRecord
 from storage.atomic import WriteBatch
 from storage.catalog import refresh_catalog
 from storage.layout import TABLES
+from storage.normalise import normalise
 from storage.state import load_state, save_state
 from storage.tiers import update_latest, write_hot_log, write_hot_tick
 

@@ -22,13 +22,13 @@ from backquant.frames import (
     RejectedValueError,
     check_symbol,
     ingest_log_frame,
-    normalise,
 )
 from backquant.validation import parse_expiry_summary
 from storage.archive import ArchiveCorruptError, ArchiveRecord
 from storage.atomic import WriteBatch
 from storage.catalog import refresh_catalog
 from storage.layout import SUMMARY_TABLES, utc_day
+from storage.normalise import normalise
 from storage.quarantine import quarantine_body
 from storage.reports import DUPLICATE, STORED, SymbolReport, TickReport
 from storage.state import TierState, load_state, save_state

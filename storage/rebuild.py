@@ -22,7 +22,6 @@ from backquant.frames import (
     RejectedValueError,
     SummaryFrames,
     empty_frame,
-    normalise_many,
 )
 from backquant.symbols import SUPPORTED_SYMBOLS
 from backquant.validation import ParsedSummary
@@ -30,6 +29,7 @@ from storage.archive import ArchiveRecord
 from storage.atomic import atomic_write_parquet, remove_stale_temp_files
 from storage.catalog import refresh_catalog
 from storage.layout import SUMMARY_TABLES, Layout, key_stamp
+from storage.normalise import normalise_many
 from storage.parsing import parse_summaries
 from storage.reports import NO_ARCHIVE, REBUILT, RebuildReport, SymbolDayRebuild
 from storage.state import TierState, load_state, save_state

@@ -20,14 +20,13 @@ from backquant.frames import (
     VENUE_OI_SCHEMA,
     FetchMeta,
     RejectedValueError,
-    normalise,
-    normalise_many,
     parse_instant,
 )
 from backquant.headers import ResponseHeaders
 from backquant.simulator.market import Market
 from backquant.symbols import SUPPORTED_SYMBOLS
 from backquant.validation import ParsedSummary, parse_expiry_summary
+from storage.normalise import normalise, normalise_many
 from tests.storage.helpers import BASE_TIME, body
 from tests.support.bodies import summary_document
 
