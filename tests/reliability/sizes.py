@@ -13,6 +13,9 @@ def sized(reduced: int, full: int) -> Any:
         "size",
         [
             pytest.param(reduced, id=f"reduced-{reduced}"),
-            pytest.param(full, id=f"soak-{full}", marks=pytest.mark.soak),
+            # Full sizes run for minutes: lift the suite-wide 300 s per-test timeout.
+            pytest.param(
+                full, id=f"soak-{full}", marks=[pytest.mark.soak, pytest.mark.timeout(3600)]
+            ),
         ],
     )
