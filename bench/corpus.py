@@ -56,7 +56,7 @@ COLD_COMPRESSION_LEVEL: Final[int] = 6
 class DayCorpus:
     path: Path
     responses: int
-    bytes: int
+    size_bytes: int
 
     def bodies(self) -> list[bytes]:
         return self.path.read_bytes().splitlines()
@@ -219,7 +219,7 @@ def year_corpus(real_days: int = REAL_DAYS) -> YearCorpus:
 
 def main() -> None:
     day = day_corpus()
-    print(f"day corpus: {day.responses} responses, {day.bytes:,} bytes at {day.path}")
+    print(f"day corpus: {day.responses} responses, {day.size_bytes:,} bytes at {day.path}")
     year = year_corpus()
     print(f"year corpus: {year.days} days at {year.home}: {year.manifest['rows']}")
 

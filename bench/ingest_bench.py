@@ -189,7 +189,11 @@ def main() -> None:
     corpus = day_corpus()
     bodies = corpus.bodies()
     results: dict[str, Any] = {
-        "corpus": {"responses": corpus.responses, "ndjson_bytes": corpus.bytes, "day": str(DAY)},
+        "corpus": {
+            "responses": corpus.responses,
+            "ndjson_bytes": corpus.size_bytes,
+            "day": str(DAY),
+        },
     }
     with tempfile.TemporaryDirectory(prefix="termstore-ingest-bench-") as temp:
         root = Path(temp)

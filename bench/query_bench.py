@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,7 @@ def bench_year(year: YearCorpus) -> dict[str, Any]:
         first = time.perf_counter() - began
         runs = RUNS.get(name, DEFAULT_RUNS)
         results[name] = {
-            **repeat(lambda s=statement: warehouse.sql(s), runs, warmup=0),
+            **repeat(partial(warehouse.sql, statement), runs, warmup=0),
             "first_run_ms": round(first * 1000, 3),
             "rows": rows,
         }
@@ -108,6 +109,10 @@ def bench_year(year: YearCorpus) -> dict[str, Any]:
     return results
 
 
+def _fetch_all(connection: duckdb.DuckDBPyConnection, statement: str) -> None:
+    connection.execute(statement).fetchall()
+
+
 def bench_naive_vs_catalog(year: YearCorpus) -> dict[str, Any]:
     root = cache_dir() / "week"
     week = _home_of_days(year, root / "home")
@@ -120,9 +125,9 @@ def bench_naive_vs_catalog(year: YearCorpus) -> dict[str, Any]:
     comparison: dict[str, Any] = {"naive_files": files, "days": len(year.real_days)}
     for name in catalog_sql:
         catalog_rows = week.sql(catalog_sql[name])
-        catalog = repeat(lambda s=catalog_sql[name]: week.sql(s), DEFAULT_RUNS, warmup=0)
+        catalog = repeat(partial(week.sql, catalog_sql[name]), DEFAULT_RUNS, warmup=0)
         naive_rows = naive.sql(naive_sql[name]).pl()
-        slow = repeat(lambda s=naive_sql[name]: naive.execute(s).fetchall(), NAIVE_RUNS, warmup=0)
+        slow = repeat(partial(_fetch_all, naive, naive_sql[name]), NAIVE_RUNS, warmup=0)
         comparison[name] = {
             "catalog": catalog,
             "naive_glob": slow,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,7 @@ def measure(year: YearCorpus, days: int, target: Path) -> dict[str, Any]:
         "catalog_refresh": repeat(lambda: refresh_catalog(layout, load_state(layout)), 5),
     }
     for name, statement in queries("expiries", "latest_term_structure").items():
-        results[name] = repeat(lambda s=statement: warehouse.sql(s), 3)
+        results[name] = repeat(partial(warehouse.sql, statement), 3)
     market = Market(SEED)
     prepared = [_outcomes(market, minute) for minute in range(TICKS + 1)]
     ticks = iter(prepared)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 
-def sized(reduced: int, full: int) -> Any:
+def sized(reduced: int, full: int) -> pytest.MarkDecorator:
     """Parametrise a test over ``reduced`` (always) and ``full`` (only with ``-m soak``)."""
     return pytest.mark.parametrize(
         "size",
