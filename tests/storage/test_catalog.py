@@ -89,3 +89,12 @@ def test_a_changed_query_shape_recreates_every_view(tmp_path: Path) -> None:
     second = ["CREATE VIEW base AS SELECT 'a' AS x", "CREATE VIEW top AS SELECT x FROM base"]
     assert write_catalog(target, second).recreated == ("base", "top")
     assert write_catalog(target, second[:1]).recreated == ("base",)
+
+
+def test_an_overgrown_catalog_is_written_afresh(tmp_path: Path) -> None:
+    target = tmp_path / "catalog.duckdb"
+    statements = ["CREATE VIEW base AS SELECT 1 AS x"]
+    write_catalog(target, statements)
+    assert write_catalog(target, statements).reused_previous
+    fresh = write_catalog(target, statements, size_limit=target.stat().st_size - 1)
+    assert not fresh.reused_previous and fresh.recreated == ("base",)
