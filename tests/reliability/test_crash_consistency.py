@@ -40,23 +40,34 @@ def _start_worker(home: Path, seed: int) -> subprocess.Popen[str]:
     return worker
 
 
-def _partial_snapshots(warehouse: Warehouse) -> int:
-    """Snapshots whose expiry rows are not all visible, plus rows with no parent snapshot."""
-    return int(
-        warehouse.sql(
-            """
-            WITH per_key AS (
-                SELECT symbol, computed_at, count(*) AS n FROM expiries GROUP BY ALL
-            )
-            SELECT
-              (SELECT count(*) FROM snapshots s LEFT JOIN per_key p USING (symbol, computed_at)
-               WHERE coalesce(p.n, 0) <> s.expiry_count)
-            + (SELECT count(*) FROM per_key p ANTI JOIN snapshots s USING (symbol, computed_at))
-            + (SELECT count(*) FROM venue_oi v ANTI JOIN expiries e
-                 USING (symbol, computed_at, expiry))
-            """
-        ).item()
+def _partial_snapshots(warehouse: Warehouse) -> list[dict[str, object]]:
+    """Snapshots whose expiry rows are not all visible, and rows with no parent: each described."""
+    frame = warehouse.sql(
+        """
+        WITH per_key AS (
+            SELECT symbol, computed_at, count(*) AS n FROM expiries GROUP BY ALL
+        )
+        SELECT 'expiry rows != expiry_count' AS problem, s.symbol, s.computed_at,
+               s.expiry_count AS expected, coalesce(p.n, 0) AS found
+        FROM snapshots s LEFT JOIN per_key p USING (symbol, computed_at)
+        WHERE coalesce(p.n, 0) <> s.expiry_count
+        UNION ALL
+        SELECT 'expiry rows without snapshot', p.symbol, p.computed_at, 0, p.n
+        FROM per_key p ANTI JOIN snapshots s USING (symbol, computed_at)
+        UNION ALL
+        SELECT 'venue rows without expiry', v.symbol, v.computed_at, 0, count(*)
+        FROM venue_oi v ANTI JOIN expiries e USING (symbol, computed_at, expiry)
+        GROUP BY ALL
+        """
     )
+    return frame.to_dicts()
+
+
+def _where(home: Path) -> str:
+    """Which tiers hold what, to tell a storage bug from a test bug when the check fails."""
+    state = (home / "state" / "tiers.json").read_text()
+    hot = sorted(str(p.relative_to(home)) for p in (home / "hot").rglob("*.parquet"))
+    return f"state={state[:600]} hot_files={len(hot)}"
 
 
 def _archive_days(warehouse: Warehouse) -> list[date]:
@@ -91,7 +102,7 @@ def test_sigkill_across_ingest_rebuild_and_compaction(tmp_path: Path, size: int)
         for name in KEY_COLUMNS:
             warehouse.sql(f"SELECT * FROM {name}")  # reads every listed file completely
         assert duplicate_keys(warehouse) == dict.fromkeys(KEY_COLUMNS, 0), f"kill {kill}"
-        assert _partial_snapshots(warehouse) == 0, f"kill {kill}"
+        assert _partial_snapshots(warehouse) == [], f"kill {kill}: {_where(home)}"
         warehouse.close()
 
     crashed = Warehouse.open(home)
