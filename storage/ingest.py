@@ -20,6 +20,7 @@ from backquant.frames import (
     FetchMeta,
     IngestLogEntry,
     RejectedValueError,
+    SummaryFrames,
     check_symbol,
     ingest_log_frame,
 )
@@ -28,7 +29,7 @@ from storage.archive import ArchiveCorruptError, ArchiveRecord
 from storage.atomic import WriteBatch
 from storage.catalog import refresh_catalog
 from storage.layout import SUMMARY_TABLES, utc_day
-from storage.normalise import normalise
+from storage.normalise import normalise, normalise_each
 from storage.quarantine import quarantine_body
 from storage.reports import DUPLICATE, STORED, SymbolReport, TickReport
 from storage.state import TierState, load_state, save_state
@@ -127,9 +128,8 @@ def _failed(tick: _Tick, outcome: FetchOutcome) -> SymbolReport:
     )
 
 
-def _succeeded(tick: _Tick, outcome: FetchOutcome, result: FetchResult) -> SymbolReport:
-    symbol = outcome.symbol
-    fetch = FetchMeta(
+def _fetch_meta(symbol: str, result: FetchResult) -> FetchMeta:
+    return FetchMeta(
         symbol=symbol,
         status=result.status,
         started_at=result.started_at,
@@ -137,6 +137,25 @@ def _succeeded(tick: _Tick, outcome: FetchOutcome, result: FetchResult) -> Symbo
         attempts=result.attempts,
         headers=result.headers,
     )
+
+
+def _normalise_tick(outcomes: list[FetchOutcome]) -> dict[str, SummaryFrames | RejectedValueError]:
+    """The frames (or refusal) of every successful fetch, normalised in one batch."""
+    fetched = [
+        (outcome.symbol, outcome.result) for outcome in outcomes if outcome.result is not None
+    ]
+    results = normalise_each([(r.parsed, _fetch_meta(s, r)) for s, r in fetched])
+    return {symbol: result for (symbol, _), result in zip(fetched, results, strict=True)}
+
+
+def _succeeded(
+    tick: _Tick,
+    outcome: FetchOutcome,
+    result: FetchResult,
+    normalised: SummaryFrames | RejectedValueError,
+) -> SymbolReport:
+    symbol = outcome.symbol
+    fetch = _fetch_meta(symbol, result)
     meta = result.response.meta
     base = SymbolReport(
         symbol=symbol,
@@ -152,9 +171,8 @@ def _succeeded(tick: _Tick, outcome: FetchOutcome, result: FetchResult) -> Symbo
         expiry_count=len(result.response.data.expiries),
         spot=meta.spot_price,
     )
-    try:
-        frames = normalise(result.parsed, fetch)
-    except RejectedValueError as error:
+    if isinstance(normalised, RejectedValueError):
+        error = normalised
         reason = f"rejected before storing: {error}"
         path = tick.quarantine(
             symbol,
@@ -167,6 +185,7 @@ def _succeeded(tick: _Tick, outcome: FetchOutcome, result: FetchResult) -> Symbo
             base.request_id,
         )
         return replace(base, status=error.kind, reason=reason, quarantine_file=path)
+    frames = normalised
     computed_at = frames.snapshots.item(0, "computed_at")
     day = utc_day(computed_at)
     archive = tick.warehouse.archive
@@ -204,7 +223,11 @@ def _complete_crashed_tick(tick: _Tick, symbol: str, computed_at: datetime) -> N
     update_latest(tick.layout, symbol, computed_at, frames.expiries, tick.batch)
 
 
-def _ingest_symbol(tick: _Tick, outcome: FetchOutcome) -> SymbolReport:
+def _ingest_symbol(
+    tick: _Tick,
+    outcome: FetchOutcome,
+    normalised: Mapping[str, SummaryFrames | RejectedValueError],
+) -> SymbolReport:
     try:
         check_symbol(outcome.symbol)
     except RejectedValueError as error:
@@ -217,10 +240,10 @@ def _ingest_symbol(tick: _Tick, outcome: FetchOutcome) -> SymbolReport:
         )
     staged = len(tick.batch)
     try:
-        if outcome.result is not None:
-            report = _succeeded(tick, outcome, outcome.result)
-        else:
+        if outcome.result is None:
             report = _failed(tick, outcome)
+        else:
+            report = _succeeded(tick, outcome, outcome.result, normalised[outcome.symbol])
     except (OSError, ArchiveCorruptError) as error:
         tick.batch.discard(since=staged)
         report = SymbolReport(
@@ -261,9 +284,9 @@ def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) 
     with warehouse.lock():
         tick = _Tick(warehouse, load_state(warehouse.layout))
         try:
-            reports = tuple(
-                _ingest_symbol(tick, outcome) for _, outcome in sorted(outcomes.items())
-            )
+            ordered = [outcome for _, outcome in sorted(outcomes.items())]
+            normalised = _normalise_tick(ordered)
+            reports = tuple(_ingest_symbol(tick, outcome, normalised) for outcome in ordered)
             tick.batch.commit()
         except OSError as error:
             tick.batch.discard()

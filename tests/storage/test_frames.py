@@ -20,13 +20,14 @@ from backquant.frames import (
     VENUE_OI_SCHEMA,
     FetchMeta,
     RejectedValueError,
+    SummaryFrames,
     parse_instant,
 )
 from backquant.headers import ResponseHeaders
 from backquant.simulator.market import Market
 from backquant.symbols import SUPPORTED_SYMBOLS
 from backquant.validation import ParsedSummary, parse_expiry_summary
-from storage.normalise import normalise, normalise_many
+from storage.normalise import normalise, normalise_each, normalise_many
 from tests.storage.helpers import BASE_TIME, body
 from tests.support.bodies import summary_document
 
@@ -199,3 +200,18 @@ def test_an_empty_batch_has_the_schemas() -> None:
     assert frames.snapshots.schema == SNAPSHOTS_SCHEMA and frames.snapshots.height == 0
     assert frames.expiries.schema == EXPIRIES_SCHEMA
     assert frames.venue_oi.schema == VENUE_OI_SCHEMA
+
+
+def test_normalise_each_slices_a_batch_or_refuses_one_by_one() -> None:
+    items = _simulated(4)
+    each = normalise_each(items)
+    for result, (parsed, fetch) in zip(each, items, strict=True):
+        assert isinstance(result, SummaryFrames)
+        single = normalise(parsed, fetch)
+        for name, frame in result.as_tables().items():
+            assert frame.equals(single.as_tables()[name]), name
+    bad = body("BTCUSDT", BASE_TIME, **{"data.expiries.0.put_oi": -3.0})
+    mixed = normalise_each([items[0], (parse_expiry_summary(bad), _fetch()), items[1]])
+    assert isinstance(mixed[0], SummaryFrames) and isinstance(mixed[2], SummaryFrames)
+    assert isinstance(mixed[1], RejectedValueError)
+    assert mixed[1].field_path == "data.expiries[0].put_oi"
