@@ -12,10 +12,9 @@ to any view's SQL or a table's columns recreates every view once: DuckDB stores 
 a view had when it was created, and a dependant of a changed view must be rebound too. Any
 problem with the copy (missing, unreadable, older DuckDB format) falls back to a fresh file.
 
-DuckDB does not give back the blocks of replaced views, so a copied catalog grows by a few
-hundred KB every few dozen ticks. Once the live file is larger than ``3 × statement bytes + 1 MiB``
-(a fresh one is about 2.7 × the statement text), the refresh writes a fresh file instead: with a
-year of files that full rebind happens about once an hour rather than every minute.
+Each checkpoint writes the whole catalog (every view's text) to free blocks, so a copied file
+settles at about twice a fresh one (which is ~2.7 × the statement text). If it ever grows past
+``8 × statement bytes + 2 MiB`` the refresh writes a fresh file instead, bounding the copy.
 """
 
 from __future__ import annotations
@@ -79,7 +78,7 @@ def _existing_digests(connection: duckdb.DuckDBPyConnection) -> dict[str, str | 
 
 def default_size_limit(statements: list[str]) -> int:
     """Past this size the live catalog is not copied but written afresh (see above)."""
-    return 3 * sum(len(statement) for statement in statements) + 1024 * 1024
+    return 8 * sum(len(statement) for statement in statements) + 2 * 1024 * 1024
 
 
 def _open_copy(target: Path, temp: Path, size_limit: int) -> tuple[duckdb.DuckDBPyConnection, bool]:
