@@ -36,7 +36,7 @@ from bench.common import repeat, summarise, timed, write_results
 from storage import Warehouse, ingest_outcomes, rebuild_day
 from storage.archive import ArchiveRecord
 from storage.atomic import WriteBatch
-from storage.catalog import refresh_catalog
+from storage.catalog import build_catalog_sql, refresh_catalog, refresh_catalog_report
 from storage.layout import TABLES
 from storage.normalise import normalise_each
 from storage.state import load_state, save_state
@@ -187,6 +187,24 @@ def bench_latest(root: Path) -> dict[str, Any]:
     # Ticks of the day after the year, outcomes prebuilt (one warm-up, ten timed).
     upcoming = iter([tick_outcomes(365 * 1440 + minute) for minute in range(11)])
     tick = repeat(lambda: ingest_outcomes(warehouse, next(upcoming)), 10)
+    # A tick's files, then the refresh on its own: what it costs and which views it rebinds.
+    more = iter([tick_outcomes(365 * 1440 + 11 + minute) for minute in range(11)])
+    recreated: set[str] = set()
+    refresh_seconds = []
+    build_seconds = []
+    for _ in range(11):
+        normalise_and_write(warehouse, next(more))
+        with warehouse.lock():
+            state = load_state(warehouse.layout)
+            begin = time.perf_counter()
+            build_catalog_sql(warehouse.layout, state)
+            build_s = time.perf_counter() - begin
+            begin = time.perf_counter()
+            report = refresh_catalog_report(warehouse.layout, state)
+            refresh_s = time.perf_counter() - begin
+        build_seconds.append(build_s)
+        refresh_seconds.append(refresh_s)
+        recreated.update(report.recreated)
     query = "SELECT * FROM latest_term_structure"
     reader = Warehouse.open(home)
     rows, first_query_s = timed(lambda: reader.sql(query).height)
@@ -212,6 +230,9 @@ def bench_latest(root: Path) -> dict[str, Any]:
         "latest_rows": rows,
         "catalog_refresh_with_a_year": refresh,
         "ingest_outcomes_4_symbols_with_a_year": tick,
+        "catalog_refresh_after_a_tick_with_a_year": summarise(refresh_seconds[1:]),
+        "build_catalog_sql_alone_with_a_year": summarise(build_seconds[1:]),
+        "views_recreated_by_a_tick": sorted(recreated),
         "latest_first_query_in_new_handle_ms": round(first_query_s * 1000, 3),
         "latest_term_structure_reused_connection": warm,
         "latest_term_structure_new_connection_each_time": fresh,
