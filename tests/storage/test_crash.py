@@ -39,7 +39,7 @@ def _start_child(home: Path, seed: int) -> subprocess.Popen[str]:
 
 
 def _archived_keys(warehouse: Warehouse) -> set[tuple[str, object]]:
-    keys = set()
+    keys: set[tuple[str, object]] = set()
     for symbol in SUPPORTED_SYMBOLS:
         for day in warehouse.archive.days(symbol):
             keys.update(

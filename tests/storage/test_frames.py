@@ -97,7 +97,9 @@ def test_normalising_twice_gives_identical_frames() -> None:
         ({"data.expiries.0.by_venue.deribit.put_oi": -1.0}, "data.expiries[0].by_venue"),
     ],
 )
-def test_absurd_or_unsafe_values_are_rejected_with_their_field(change: dict, field: str) -> None:
+def test_absurd_or_unsafe_values_are_rejected_with_their_field(
+    change: dict[str, object], field: str
+) -> None:
     raw = body("BTCUSDT", BASE_TIME, **change)
     with pytest.raises(RejectedValueError) as caught:
         normalise(parse_expiry_summary(raw), _fetch())
