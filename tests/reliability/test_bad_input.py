@@ -161,8 +161,9 @@ BODY_CASES: dict[str, BodyCase] = {
     "token-path-traversal": BodyCase(
         ok(_mutated(lambda d: _row(d).update(expiry="../../etc/passwd"))), REJECTED
     ),
+    # A token that does not parse is kept (calendar_type "unknown"), never dropped.
     "token-impossible-date": BodyCase(
-        ok(_mutated(lambda d: _row(d).update(expiry="31FEB26"))), REJECTED
+        ok(_mutated(lambda d: _row(d).update(expiry="31FEB26"))), STORED
     ),
     "venue-path-traversal": BodyCase(
         ok(_mutated(lambda d: _row(d)["by_venue"].update({"../evil": _row(d)["by_venue"]["okx"]}))),
@@ -209,10 +210,7 @@ def test_corpus_has_at_least_thirty_cases() -> None:
     assert len(BODY_CASES) >= 30
 
 
-KNOWN_GAPS = {
-    "token-impossible-date": "31FEB26 is stored today: the row's expiry_date is trusted and the "
-    "impossible token is not checked (reported to the storage/frames owner)",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _body_params() -> list[Any]:
@@ -254,7 +252,11 @@ def test_bad_response_is_rejected_or_recorded_and_others_stored(
     if body_case.expected == STORED:
         assert btc.status == STORED, btc
         drift = warehouse.sql("SELECT drift FROM snapshots WHERE symbol = 'BTCUSDT'").item()
-        assert list(drift) or case == "drift-missing-optional" or btc.warnings, btc
+        unknown_tokens = warehouse.sql(
+            "SELECT expiry FROM expiries WHERE symbol = 'BTCUSDT' AND calendar_type = 'unknown'"
+        )["expiry"].to_list()
+        recorded = list(drift) or btc.warnings or unknown_tokens == ["31FEB26"]
+        assert recorded or case == "drift-missing-optional", btc
     else:
         assert btc.status != STORED, btc
         assert btc.reason and len(btc.reason) > 20, btc
