@@ -24,19 +24,6 @@ from tests.support.dagster_ui import running_dagster
 from tests.support.simulator import running_simulator
 
 COMMAND = ".venv/bin/python -m bench.schedule_bench"
-SELECTOR = {
-    "repositoryLocationName": "termstore",
-    "repositoryName": "__repository__",
-    "scheduleName": "ingest_every_minute",
-}
-START_SCHEDULE = """
-mutation Start($selector: ScheduleSelector!) {
-  startSchedule(scheduleSelector: $selector) {
-    __typename
-    ... on ScheduleStateResult { scheduleState { status } }
-    ... on PythonError { message }
-  }
-}"""
 
 
 def _visible(warehouse: Warehouse) -> int:
@@ -59,7 +46,7 @@ def run(ticks: int, root: Path) -> dict[str, Any]:
             "TERMSTORE_HISTORY_START": (today - timedelta(days=1)).isoformat(),
         }
         with running_dagster(root, env) as ui:
-            started = ui.graphql(START_SCHEDULE, selector=SELECTOR)["startSchedule"]
+            started = ui.start_schedule("ingest_every_minute")
             if started.get("scheduleState", {}).get("status") != "RUNNING":
                 raise RuntimeError(f"could not start the schedule: {started}")
             warehouse = Warehouse.open(home)

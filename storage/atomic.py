@@ -29,8 +29,8 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that it appears complete or not at all."""
+def _write_temp(path: Path, data: bytes, *, fsync: bool) -> Path:
+    """``data`` in a new temp file beside ``path`` (fsynced if asked); the temp file's path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = temp_path_for(path)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -39,12 +39,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fsync(fd)
+        if fsync:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         temp.unlink(missing_ok=True)
         raise
     os.close(fd)
+    return temp
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that it appears complete or not at all."""
+    temp = _write_temp(path, data, fsync=True)
     try:
         temp.replace(path)
     except BaseException:
@@ -110,20 +117,8 @@ class WriteBatch:
         return len(self._pending)
 
     def add(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = temp_path_for(path)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-        except BaseException:
-            os.close(fd)
-            temp.unlink(missing_ok=True)
-            raise
-        os.close(fd)
-        self._pending.append((temp, path))
+        # fsync waits for commit, where the flushes run back to back.
+        self._pending.append((_write_temp(path, data, fsync=False), path))
 
     def add_parquet(
         self, path: Path, frame: pl.DataFrame, *, compression_level: int | None = None

@@ -11,18 +11,9 @@ from typing import Any
 import pytest
 
 from storage.warehouse import Warehouse
-from tests.support.dagster_ui import DagsterUI, running_dagster
+from tests.support.dagster_ui import REPOSITORY, DagsterUI, running_dagster
 from tests.support.simulator import running_simulator
 
-SELECTOR = {"repositoryLocationName": "termstore", "repositoryName": "__repository__"}
-START_SCHEDULE = """
-mutation Start($selector: ScheduleSelector!) {
-  startSchedule(scheduleSelector: $selector) {
-    __typename
-    ... on ScheduleStateResult { scheduleState { status } }
-    ... on PythonError { message }
-  }
-}"""
 STOP_SCHEDULE = """
 mutation Stop($id: String!) {
   stopRunningSchedule(id: $id) { __typename }
@@ -87,8 +78,8 @@ def test_schedule_ticks_land_rows_and_backfill_rebuilds_days(tmp_path: Path) -> 
             "TERMSTORE_HISTORY_START": yesterday.isoformat(),
         }
         with running_dagster(tmp_path, env) as ui:
-            schedule = {**SELECTOR, "scheduleName": "ingest_every_minute"}
-            started = ui.graphql(START_SCHEDULE, selector=schedule)["startSchedule"]
+            schedule = {**REPOSITORY, "scheduleName": "ingest_every_minute"}
+            started = ui.start_schedule("ingest_every_minute")
             assert started["scheduleState"]["status"] == "RUNNING", started
 
             wait_for(

@@ -19,6 +19,15 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+REPOSITORY = {"repositoryLocationName": "termstore", "repositoryName": "__repository__"}
+START_SCHEDULE = """
+mutation Start($selector: ScheduleSelector!) {
+  startSchedule(scheduleSelector: $selector) {
+    __typename
+    ... on ScheduleStateResult { scheduleState { status } }
+    ... on PythonError { message }
+  }
+}"""
 
 
 def free_port() -> int:
@@ -40,6 +49,11 @@ class DagsterUI:
         body = response.json()
         assert "errors" not in body, body["errors"]
         return dict(body["data"])
+
+    def start_schedule(self, name: str) -> dict[str, Any]:
+        """Turn a schedule on, as the UI's toggle does; the mutation's result."""
+        selector = {**REPOSITORY, "scheduleName": name}
+        return dict(self.graphql(START_SCHEDULE, selector=selector)["startSchedule"])
 
     def logs(self) -> str:
         return "\n".join(

@@ -7,20 +7,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from backquant.config import ApiKey, ClientConfig, RetryPolicy
+from backquant.config import ApiKey, ClientConfig
 from backquant.simulator.runner import RunningServer
 from tests.support.scripted_server import ScriptedBackQuant
+from tests.support.simulator import FAST_RETRY
 
 TEST_KEY = "bq_test_Zq8xK2mNv4LpR7tYw1cHs5dFg9jB3aE0"
-FAST_RETRY = RetryPolicy(
-    deadline_s=10.0,
-    upstream_backoff_s=(0.05, 0.1, 0.2),
-    rate_limit_retries=3,
-    rate_limit_backoff_s=0.05,
-    transport_retries=1,
-    transport_backoff_s=0.05,
-    jitter_s=0.01,
-)
 
 
 @dataclass
