@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -106,11 +107,26 @@ def dev(
         f"TERMSTORE_HOME={env['TERMSTORE_HOME']}); turn on 'ingest_every_minute' under Automation."
     )
     dagster = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
+    # A SIGTERM (from a supervisor, or `kill`) must stop the children too, not orphan them.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        subprocess.run(  # noqa: S603
-            [*dagster, "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=PROJECT_ROOT, check=False
+        children.append(
+            subprocess.Popen(  # noqa: S603
+                [*dagster, "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=PROJECT_ROOT
+            )
         )
+        children[-1].wait()
+    except KeyboardInterrupt:
+        pass
     finally:
-        for child in children:
-            child.terminate()
-            child.wait(timeout=10)
+        for child in reversed(children):
+            if child.poll() is None:
+                child.terminate()
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

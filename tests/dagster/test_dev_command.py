@@ -1,0 +1,76 @@
+"""``termstore dev`` without a key: simulator + webserver + daemon, a SIMULATED UI, clean stop."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.dagster_ui import BIN, ROOT, free_port
+
+ASSET_DESCRIPTIONS = '{"query": "{ assetNodes { assetKey { path } description } }"}'
+
+
+def port_open(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+    except httpx.TransportError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+def test_dev_without_key_serves_a_simulated_ui_and_stops_everything(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKQUANT_", "TERMSTORE_"))}
+    env.update(DAGSTER_HOME=str(tmp_path / "dagster"), TERMSTORE_HOME=str(tmp_path / "wh"))
+    log = (tmp_path / "dev.log").open("w+b")
+    dev = subprocess.Popen(
+        [str(BIN / "termstore"), "dev", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        descriptions = ""
+        while time.monotonic() < deadline and "SIMULATED DATA" not in descriptions:
+            time.sleep(1)
+            try:
+                response = httpx.post(
+                    f"http://127.0.0.1:{port}/graphql",
+                    content=ASSET_DESCRIPTIONS,
+                    headers={"content-type": "application/json"},
+                    timeout=5,
+                )
+                descriptions = response.text
+            except httpx.TransportError:
+                continue
+        output = (tmp_path / "dev.log").read_text()
+        assert "SIMULATED DATA" in descriptions, output
+        assert "BACKQUANT_API_KEY is not set" in " ".join(output.split())
+        simulator_port = int(
+            re.search(r"simulator\s+on\s+port\s+(\d+)", " ".join(output.split()))[1]
+        )
+        assert port_open(simulator_port)
+
+        dev.send_signal(signal.SIGTERM)
+        assert dev.wait(timeout=60) != 0
+        for _ in range(30):
+            if not port_open(port) and not port_open(simulator_port):
+                break
+            time.sleep(1)
+        assert not port_open(port), "the webserver outlived termstore dev"
+        assert not port_open(simulator_port), "the simulator outlived termstore dev"
+    finally:
+        if dev.poll() is None:
+            os.killpg(dev.pid, signal.SIGKILL)
+        log.close()
