@@ -119,18 +119,24 @@ def _hot_names(layout: Layout, table: str, symbol: str, day: date) -> set[str]:
 
 @functools.lru_cache(maxsize=256)
 def _cold_paths(
-    layout: Layout, table: str, symbol: str, days: tuple[date, ...]
+    layout: Layout, table: str, symbol: str, days: tuple[tuple[date, str | None], ...]
 ) -> tuple[Path, ...]:
     # Cached: a long-lived writer (Dagster, the benchmark) lists the same year every tick.
-    directory = layout.cold_dir(table, symbol)
-    return tuple(directory / f"{day.isoformat()}.parquet" for day in days)
+    return tuple(layout.cold_file(table, symbol, day, generation) for day, generation in days)
+
+
+def cold_file(layout: Layout, state: TierState, table: str, symbol: str, day: date) -> Path:
+    """The current cold file of a cold symbol-day (the generation the state names)."""
+    return layout.cold_file(table, symbol, day, state.generation(symbol, day))
 
 
 def cold_files(layout: Layout, state: TierState, table: str) -> list[Path]:
-    """The cold files of every symbol-day the state calls cold."""
+    """The current cold files of every symbol-day the state calls cold."""
     files: list[Path] = []
     for symbol in SUPPORTED_SYMBOLS:
-        days = tuple(sorted(state.of(symbol).cold_days))
+        days = tuple(
+            (day, state.generation(symbol, day)) for day in sorted(state.of(symbol).cold_days)
+        )
         files.extend(_cold_paths(layout, table, symbol, days))
     return files
 

@@ -97,8 +97,10 @@ class Layout:
     def cold_dir(self, table: str, symbol: str) -> Path:
         return self.home / "cold" / table / check_symbol(symbol)
 
-    def cold_file(self, table: str, symbol: str, day: date) -> Path:
-        return self.cold_dir(table, symbol) / f"{day.isoformat()}.parquet"
+    def cold_file(self, table: str, symbol: str, day: date, generation: str | None = None) -> Path:
+        """``<day>.<generation>.parquet`` as a rebuild writes it (``<day>.parquet`` without)."""
+        stem = f"{day.isoformat()}.{generation}" if generation else day.isoformat()
+        return self.cold_dir(table, symbol) / f"{stem}.parquet"
 
     def latest_dir(self, symbol: str) -> Path:
         return self.home / "latest" / check_symbol(symbol)

@@ -27,13 +27,13 @@ from backquant.symbols import SUPPORTED_SYMBOLS
 from backquant.validation import ParsedSummary
 from storage.archive import ArchiveRecord
 from storage.atomic import atomic_write_parquet, remove_stale_temp_files
-from storage.catalog import refresh_catalog
+from storage.catalog import cold_file, refresh_catalog
 from storage.layout import SUMMARY_TABLES, Layout, key_stamp
 from storage.normalise import normalise_many
 from storage.parsing import parse_summaries
 from storage.reports import NO_ARCHIVE, REBUILT, RebuildReport, SymbolDayRebuild
 from storage.state import TierState, load_state, save_state
-from storage.tiers import delete_expired_hot, latest_key, update_latest
+from storage.tiers import delete_expired_hot, delete_superseded_cold, latest_key, update_latest
 from storage.warehouse import Warehouse
 
 COLD_COMPRESSION_LEVEL = 6
@@ -75,7 +75,7 @@ def _normalise_day(
 def _day_log(layout: Layout, state: TierState, symbol: str, day: date) -> pl.DataFrame:
     """The day's ingest-log rows: the cold file (if the day was cold) plus every hot file."""
     frames = [empty_frame("ingest_log")]
-    cold = layout.cold_file("ingest_log", symbol, day)
+    cold = cold_file(layout, state, "ingest_log", symbol, day)
     if state.is_cold(symbol, day) and cold.exists():
         frames.append(pl.read_parquet(cold))
     hot_dir = layout.hot_day_dir("ingest_log", symbol, day)
@@ -114,12 +114,17 @@ def _rebuild_symbol_day(
         table: frame.sort(list(TABLE_SORT_KEYS[table]))
         for table, frame in {**frames.as_tables(), "ingest_log": log}.items()
     }
+    # A new generation of files: until the state names it, readers keep the previous one whole.
+    committed_at = datetime.now(UTC)
+    generation = key_stamp(committed_at)
     for table, frame in tables.items():
         atomic_write_parquet(
-            layout.cold_file(table, symbol, day), frame, compression_level=COLD_COMPRESSION_LEVEL
+            layout.cold_file(table, symbol, day, generation),
+            frame,
+            compression_level=COLD_COMPRESSION_LEVEL,
         )
     warehouse.archive.pack_day(symbol, day, records)
-    state.mark_cold(symbol, day, datetime.now(UTC))
+    state.mark_cold(symbol, day, committed_at, generation)
     save_state(layout, state)
     _refresh_latest(layout, symbol, tables["expiries"])
     message = "" if records else "no archived responses; only the ingest log was compacted"
@@ -151,9 +156,9 @@ def _rebuild(warehouse: Warehouse, pairs: list[tuple[str, date]]) -> RebuildRepo
         state = load_state(warehouse.layout)
         days = tuple(_rebuild_symbol_day(warehouse, state, symbol, day) for symbol, day in pairs)
         refresh_catalog(warehouse.layout, state)
-        delete_expired_hot(
-            warehouse.layout, state, datetime.now(UTC), warehouse.hot_grace.total_seconds()
-        )
+        now, grace_s = datetime.now(UTC), warehouse.hot_grace.total_seconds()
+        delete_expired_hot(warehouse.layout, state, now, grace_s)
+        delete_superseded_cold(warehouse.layout, state, now, grace_s)
     return RebuildReport(days=days, seconds=time.perf_counter() - started)
 
 

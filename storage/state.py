@@ -1,7 +1,9 @@
 """Tier state: which symbol-days are cold, the per-symbol watermark, and dirty days.
 
 A symbol-day is cold once its four cold files are written and this file says so; the catalog
-then reads that day from the cold tier only, and every other day from the hot tier. The
+then reads that day from the cold tier only, and every other day from the hot tier. Each rebuild
+writes its cold files under a new generation name and this file names the current one, so
+replacing a cold day's files is one atomic step (this file's rename), never table by table. The
 watermark is the newest cold day of a symbol. A tick that lands in a cold day marks it dirty so
 the day gets rebuilt. The file is rewritten atomically, and only by the lock-holding writer.
 """
@@ -28,6 +30,8 @@ class SymbolState:
     cold_days: dict[date, datetime] = field(default_factory=dict)
     """Cold day → when it was committed (hot files of that day are deleted after a grace)."""
     dirty_days: set[date] = field(default_factory=set)
+    generations: dict[date, str] = field(default_factory=dict)
+    """Cold day → generation of its cold files (absent: files named without one)."""
 
 
 @dataclass
@@ -44,10 +48,19 @@ class TierState:
         cold = self.of(symbol).cold_days
         return max(cold) if cold else None
 
-    def mark_cold(self, symbol: str, day: date, committed_at: datetime) -> None:
+    def mark_cold(
+        self, symbol: str, day: date, committed_at: datetime, generation: str | None = None
+    ) -> None:
         entry = self.of(symbol)
         entry.cold_days[day] = committed_at
         entry.dirty_days.discard(day)
+        if generation is None:
+            entry.generations.pop(day, None)
+        else:
+            entry.generations[day] = generation
+
+    def generation(self, symbol: str, day: date) -> str | None:
+        return self.of(symbol).generations.get(day)
 
     def mark_dirty(self, symbol: str, day: date) -> bool:
         """Mark a cold day dirty; True when that changed anything."""
@@ -74,6 +87,9 @@ class TierState:
                             for day, at in sorted(entry.cold_days.items())
                         },
                         "dirty_days": sorted(day.isoformat() for day in entry.dirty_days),
+                        "generations": {
+                            day.isoformat(): name for day, name in sorted(entry.generations.items())
+                        },
                     }
                     for symbol, entry in sorted(self.symbols.items())
                 },
@@ -92,6 +108,10 @@ class TierState:
                     for day, at in entry["cold_days"].items()
                 },
                 dirty_days={date.fromisoformat(day) for day in entry["dirty_days"]},
+                generations={
+                    date.fromisoformat(day): str(name)
+                    for day, name in entry.get("generations", {}).items()
+                },
             )
         return state
 

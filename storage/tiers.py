@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime
+from datetime import date, datetime
+from pathlib import Path
 
 import polars as pl
 
 from backquant.frames import SummaryFrames
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.atomic import WriteBatch, atomic_write_parquet, fsync_dir, unlink_durably
-from storage.catalog import hot_days, latest_file
+from storage.catalog import cold_file, hot_days, latest_file
 from storage.layout import TABLES, Layout, parse_key_stamp
 from storage.state import TierState
 
@@ -113,3 +114,29 @@ def delete_expired_hot(layout: Layout, state: TierState, now: datetime, grace_s:
                 fsync_dir(directory.parent)
                 removed += 1
     return removed
+
+
+def delete_superseded_cold(layout: Layout, state: TierState, now: datetime, grace_s: float) -> int:
+    """Drop cold files that are not the generation the state names, once older than ``grace_s``:
+    earlier generations of rebuilt days, and files of a rebuild that died before committing.
+
+    Readers of an older catalog may still be reading them, hence the grace.
+    """
+    removed: list[Path] = []
+    for table in TABLES:
+        for symbol in SUPPORTED_SYMBOLS:
+            directory = layout.cold_dir(table, symbol)
+            if not directory.is_dir():
+                continue
+            for path in directory.glob("*.parquet"):
+                try:
+                    day = date.fromisoformat(path.name[:10])
+                except ValueError:
+                    continue
+                current = state.is_cold(symbol, day) and path == cold_file(
+                    layout, state, table, symbol, day
+                )
+                if not current and now.timestamp() - path.stat().st_mtime >= grace_s:
+                    removed.append(path)
+    unlink_durably(removed)
+    return len(removed)

@@ -31,7 +31,7 @@ import duckdb
 from backquant.frames import check_symbol
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.atomic import atomic_write_parquet
-from storage.catalog import visible_files
+from storage.catalog import cold_file, visible_files
 from storage.layout import Layout, key_stamp, parse_key_stamp
 from storage.research.derived_sql import MICROS_PER_HOUR, sample_sql
 from storage.state import TierState, load_state
@@ -83,7 +83,7 @@ def _day_of(layout: Layout, path: Path) -> tuple[str, date, bool] | None:
     parts = path.relative_to(layout.home).parts
     try:
         if parts[0] == "cold":
-            return parts[2], date.fromisoformat(Path(parts[3]).stem), False
+            return parts[2], date.fromisoformat(parts[3][:10]), False
         if parts[0] == "hot":
             return parts[2], date.fromisoformat(parts[3]), True
     except (IndexError, ValueError):
@@ -184,7 +184,7 @@ def materialise_months(
                     day for day in state.of(symbol).cold_days if (day.year, day.month) == month
                 )
                 files = [layout.schema_file("expiries")]
-                files.extend(layout.cold_file("expiries", symbol, day) for day in days)
+                files.extend(cold_file(layout, state, "expiries", symbol, day) for day in days)
                 frame = connection.sql(
                     f"{hourly_sample_sql(files)} ORDER BY computed_at, position"
                 ).pl()

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from storage import Warehouse, dirty_days, ingest_outcomes, rebuild_day, rebuild_range
+from storage.catalog import cold_file, cold_files
 from storage.rebuild import rebuild_dirty
 from tests.storage.helpers import BASE_TIME, duplicate_keys, table, tick
 
@@ -18,9 +19,13 @@ def _ingest_minutes(warehouse: Warehouse, count: int) -> None:
         ingest_outcomes(warehouse, tick(BASE_TIME + timedelta(minutes=minute)))
 
 
-def _cold_bytes(warehouse: Warehouse) -> dict[Path, bytes]:
+def _cold_bytes(warehouse: Warehouse) -> dict[tuple[str, str, str], bytes]:
+    """The current cold files' bytes by (table, symbol, day); generation names differ per run."""
+    state = warehouse.state()
     return {
-        path: path.read_bytes() for path in sorted((warehouse.home / "cold").rglob("*.parquet"))
+        (table, path.parent.name, path.name[:10]): path.read_bytes()
+        for table in TABLES
+        for path in cold_files(warehouse.layout, state, table)
     }
 
 
@@ -46,7 +51,7 @@ def test_rebuild_packs_the_archive_and_can_rebuild_from_the_pack(warehouse: Ware
     assert (archive / f"{DAY}.pack.parquet").exists()
     assert not list(archive.rglob("*.rec.gz"))
     before = table(warehouse, "expiries")
-    (warehouse.home / "cold" / "expiries" / "BTCUSDT" / f"{DAY}.parquet").unlink()
+    cold_file(warehouse.layout, warehouse.state(), "expiries", "BTCUSDT", DAY).unlink()
     rebuild_day(warehouse, DAY, ["BTCUSDT"])
     assert table(warehouse, "expiries").equals(before)
 
