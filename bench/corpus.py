@@ -35,6 +35,7 @@ from bench.common import cache_dir, progress
 from storage import Warehouse, rebuild_day, refresh_catalog
 from storage.archive import ArchiveRecord
 from storage.atomic import atomic_write_parquet
+from storage.catalog import cold_file
 from storage.layout import SUMMARY_TABLES, TABLES
 from storage.state import load_state, save_state
 
@@ -171,7 +172,7 @@ def _clone_weeks(warehouse: Warehouse, real_days: list[date], weeks: int) -> int
                 target_day = day + shift
                 for symbol in SUPPORTED_SYMBOLS:
                     for table in TABLES:
-                        frame = pl.read_parquet(layout.cold_file(table, symbol, day))
+                        frame = pl.read_parquet(cold_file(layout, state, table, symbol, day))
                         atomic_write_parquet(
                             layout.cold_file(table, symbol, target_day),
                             shifted(frame, shift),

@@ -29,8 +29,9 @@ from bench.common import cache_dir, repeat, tracked, write_results
 from bench.corpus import YearCorpus, year_corpus
 from bench.queries import naive_latest, queries
 from storage import Warehouse, refresh_catalog
+from storage.catalog import cold_file
 from storage.layout import TABLES, Layout, key_stamp
-from storage.state import TierState, save_state
+from storage.state import TierState, load_state, save_state
 
 COMMAND = ".venv/bin/python -m bench.query_bench"
 RUNS = {"latest_term_structure": 50}
@@ -43,6 +44,7 @@ COMMITTED_AT = datetime(2026, 3, 2, tzinfo=UTC)
 def _home_of_days(year: YearCorpus, target: Path) -> Warehouse:
     """A warehouse home listing only the real days, with hard links to the year's cold files."""
     source = Layout(year.home)
+    source_state = load_state(source)
     layout = Layout(target)
     state = TierState()
     for symbol in SUPPORTED_SYMBOLS:
@@ -51,7 +53,7 @@ def _home_of_days(year: YearCorpus, target: Path) -> Warehouse:
                 destination = layout.cold_file(table, symbol, day)
                 if not destination.exists():
                     destination.parent.mkdir(parents=True, exist_ok=True)
-                    os.link(source.cold_file(table, symbol, day), destination)
+                    os.link(cold_file(source, source_state, table, symbol, day), destination)
             state.mark_cold(symbol, day, COMMITTED_AT)
     warehouse = Warehouse.open(target)
     for symbol in SUPPORTED_SYMBOLS:
@@ -71,10 +73,11 @@ def _naive_layout(year: YearCorpus, root: Path) -> tuple[Path, int]:
     if marker.exists():
         return root, int(orjson.loads(marker.read_bytes())["files"])
     layout = Layout(year.home)
+    state = load_state(layout)
     files = 0
     pairs = [(symbol, day) for symbol in SUPPORTED_SYMBOLS for day in year.real_days]
     for symbol, day in tracked(pairs, "naive layout: one file per tick", len(pairs)):
-        frame = pl.read_parquet(layout.cold_file("expiries", symbol, day))
+        frame = pl.read_parquet(cold_file(layout, state, "expiries", symbol, day))
         directory = root / symbol
         directory.mkdir(parents=True, exist_ok=True)
         for part in frame.partition_by("computed_at", maintain_order=True):

@@ -32,6 +32,7 @@ from bench.common import RESULTS_DIR, cache_dir, repeat, write_results
 from bench.corpus import SEED, YEAR_LAST_DAY, YearCorpus, year_corpus
 from bench.queries import queries
 from storage import Warehouse, ingest_outcomes, refresh_catalog
+from storage.catalog import cold_file
 from storage.layout import TABLES, Layout
 from storage.state import TierState, load_state, save_state
 
@@ -45,6 +46,7 @@ def _linked_home(year: YearCorpus, days: int, target: Path) -> Warehouse:
     if target.exists():
         shutil.rmtree(target)
     source = Layout(year.home)
+    source_state = load_state(source)
     layout = Layout(target)
     state = TierState()
     committed = datetime(2026, 3, 2, tzinfo=UTC)
@@ -54,7 +56,7 @@ def _linked_home(year: YearCorpus, days: int, target: Path) -> Warehouse:
             for table in TABLES:
                 destination = layout.cold_file(table, symbol, day)
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                os.link(source.cold_file(table, symbol, day), destination)
+                os.link(cold_file(source, source_state, table, symbol, day), destination)
             state.mark_cold(symbol, day, committed)
     warehouse = Warehouse.open(target)
     save_state(layout, state)

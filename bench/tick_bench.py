@@ -25,7 +25,9 @@ from backquant.symbols import SUPPORTED_SYMBOLS
 from bench.common import directory_bytes, repeat, summarise, tracked, write_results
 from bench.corpus import YearCorpus, year_corpus
 from storage import Warehouse, ingest_once, rebuild_day
+from storage.catalog import cold_file
 from storage.layout import SUMMARY_TABLES, Layout
+from storage.state import load_state
 from tests.support.simulator import SIM_START, running_simulator
 
 COMMAND = ".venv/bin/python -m bench.tick_bench"
@@ -86,9 +88,10 @@ def bytes_on_disk(year: YearCorpus) -> dict[str, Any]:
         f"({', '.join(repr(day) for day in sorted(real))})"
     ).item()
     warehouse.close()
+    state = load_state(layout)
     table_bytes = {
         table: sum(
-            layout.cold_file(table, symbol, day).stat().st_size
+            cold_file(layout, state, table, symbol, day).stat().st_size
             for symbol in SUPPORTED_SYMBOLS
             for day in year.real_days
         )

@@ -36,7 +36,7 @@ from bench.common import repeat, summarise, timed, write_results
 from storage import Warehouse, ingest_outcomes, rebuild_day
 from storage.archive import ArchiveRecord
 from storage.atomic import WriteBatch
-from storage.catalog import build_catalog_sql, refresh_catalog, refresh_catalog_report
+from storage.catalog import build_catalog_sql, cold_file, refresh_catalog, refresh_catalog_report
 from storage.layout import TABLES
 from storage.normalise import normalise_each
 from storage.state import load_state, save_state
@@ -169,7 +169,7 @@ def synthesise_year(home: Path) -> tuple[Warehouse, datetime]:
     state = load_state(warehouse.layout)
     for symbol in SUPPORTED_SYMBOLS:
         for table in TABLES:
-            source = warehouse.layout.cold_file(table, symbol, last.date())
+            source = cold_file(warehouse.layout, state, table, symbol, last.date())
             for offset in range(1, 365):
                 day = last.date() - timedelta(days=offset)
                 shutil.copyfile(source, warehouse.layout.cold_file(table, symbol, day))
