@@ -16,23 +16,11 @@ from backquant.symbols import SUPPORTED_SYMBOLS
 from storage import Warehouse, ingest_once, ingest_outcomes, rebuild_day, rebuild_dirty
 from tests.reliability.sizes import sized
 from tests.storage.helpers import BASE_TIME, KEY_COLUMNS, duplicate_keys, tick
+from tests.support.child_process import start_ready_child
 from tests.support.simulator import SIM_START, running_simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 READERS = 2
-
-
-def _start_reader(home: Path, seconds: float) -> subprocess.Popen[str]:
-    reader = subprocess.Popen(
-        [sys.executable, "-m", "tests.storage.reader_child", str(home), str(seconds)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert reader.stdout is not None
-    assert reader.stdout.readline().strip() == "ready", reader.communicate()[1]
-    return reader
 
 
 @sized(4, 60)
@@ -40,7 +28,10 @@ def test_readers_keep_reading_while_ingest_runs_every_second(tmp_path: Path, siz
     home = tmp_path / "home"
     warehouse = Warehouse.open(home)  # default grace: files an older catalog lists stay a while
     held = warehouse.connect()  # opened before any tick: it must keep working on its snapshot
-    readers = [_start_reader(home, size + 2.0) for _ in range(READERS)]
+    readers = [
+        start_ready_child("tests.storage.reader_child", str(home), str(size + 2.0))
+        for _ in range(READERS)
+    ]
     seen: list[int] = []
     with running_simulator(frozen_at=SIM_START, burst_limit_per_minute=10**6) as sim:
         config = sim.client_config()

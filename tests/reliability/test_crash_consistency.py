@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -20,24 +18,9 @@ from backquant.symbols import SUPPORTED_SYMBOLS
 from storage import Warehouse, rebuild_range
 from tests.reliability.sizes import sized
 from tests.storage.helpers import KEY_COLUMNS, duplicate_keys, table
+from tests.support.child_process import start_ready_child
 
-ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = ("snapshots", "expiries", "venue_oi")
-
-
-def _start_worker(home: Path, seed: int) -> subprocess.Popen[str]:
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.reliability.crash_worker", str(home), str(seed)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert worker.stdout is not None
-    if worker.stdout.readline().strip() != "ready":
-        worker.kill()
-        raise AssertionError(f"crash worker did not start: {worker.communicate()[1]}")
-    return worker
 
 
 def _partial_snapshots(warehouse: Warehouse) -> list[dict[str, object]]:
@@ -91,7 +74,7 @@ def test_sigkill_across_ingest_rebuild_and_compaction(tmp_path: Path, size: int)
     home = tmp_path / "home"
     rng = random.Random(7_000 + size)
     for kill in range(size):
-        worker = _start_worker(home, seed=kill)
+        worker = start_ready_child("tests.reliability.crash_worker", str(home), str(kill))
         time.sleep(rng.uniform(0.05, 1.2))
         assert worker.poll() is None, worker.communicate()[1]
         os.kill(worker.pid, signal.SIGKILL)

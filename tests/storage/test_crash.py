@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,27 +13,9 @@ import pytest
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage import Warehouse, rebuild_range
 from tests.storage.helpers import KEY_COLUMNS, duplicate_keys
+from tests.support.child_process import start_ready_child
 
 KILLS = 20
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _start_child(home: Path, seed: int) -> subprocess.Popen[str]:
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.storage.crash_child", str(home), str(seed)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout is not None
-    line = child.stdout.readline()
-    if line.strip() != "ready":
-        child.kill()
-        raise AssertionError(
-            f"crash child did not start: {line!r} {child.stderr.read() if child.stderr else ''}"
-        )
-    return child
 
 
 def _archived_keys(warehouse: Warehouse) -> set[tuple[str, object]]:
@@ -53,7 +33,7 @@ def test_sigkill_at_random_instants_never_doubles_or_loses_a_row(tmp_path: Path)
     home = tmp_path / "home"
     rng = random.Random(20260302)
     for kill in range(KILLS):
-        child = _start_child(home, seed=kill)
+        child = start_ready_child("tests.storage.crash_child", str(home), str(kill))
         time.sleep(rng.uniform(0.02, 0.6))
         assert child.poll() is None, child.stderr.read() if child.stderr else ""
         os.kill(child.pid, signal.SIGKILL)

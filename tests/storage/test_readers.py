@@ -14,6 +14,7 @@ import pytest
 
 from storage import Warehouse, dirty_days, ingest_outcomes, rebuild_day, rebuild_dirty
 from tests.storage.helpers import BASE_TIME, tick
+from tests.support.child_process import start_ready_child
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,15 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_a_reader_process_never_blocks_ticks_or_a_rebuild(warehouse: Warehouse) -> None:
     ingest_outcomes(warehouse, tick(BASE_TIME))
-    reader = subprocess.Popen(
-        [sys.executable, "-m", "tests.storage.reader_child", str(warehouse.home), "4"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert reader.stdout is not None
-    assert reader.stdout.readline().strip() == "ready"
+    reader = start_ready_child("tests.storage.reader_child", str(warehouse.home), "4")
     reports = []
     for minute in range(1, 16):
         reports.append(ingest_outcomes(warehouse, tick(BASE_TIME + timedelta(minutes=minute))))
