@@ -5,7 +5,8 @@
       archive/<SYMBOL>/<YYYY-MM-DD>.pack.parquet      a rebuilt day's responses packed in one file
       quarantine/<SYMBOL>/<YYYY-MM-DD>/<stamp>-<kind>.body / .json   rejected bodies and reasons
       hot/<table>/<SYMBOL>/<YYYY-MM-DD>/<key>.parquet one immutable file per table × symbol × tick
-      cold/<table>/<SYMBOL>/<YYYY-MM-DD>.parquet      one sorted zstd file per table × symbol × day
+      cold/<table>/<SYMBOL>/<YYYY-MM-DD>.<gen>.parquet  one sorted zstd file per table × symbol ×
+                                                      day; state/tiers.json names the live <gen>
       latest/<SYMBOL>/<key>.parquet                   the newest snapshot's expiries per symbol
       schema/<table>.parquet                          zero-row files that fix each view's schema
       state/tiers.json                                cold days, watermark, dirty days per symbol
