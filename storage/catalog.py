@@ -31,7 +31,7 @@ from backquant.frames import empty_frame
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.atomic import atomic_write_parquet
 from storage.catalog_file import CatalogWrite, remove_stale_catalog_temps, write_catalog
-from storage.layout import SUMMARY_TABLES, TABLES, Layout
+from storage.layout import SUMMARY_TABLES, TABLES, Layout, hour_prefix, name_hour_prefix, stream_of
 from storage.state import TierState
 
 VIEW_NAMES = (
@@ -141,19 +141,37 @@ def cold_files(layout: Layout, state: TierState, table: str) -> list[Path]:
     return files
 
 
+def tick_names(layout: Layout, table: str, symbol: str, day: date) -> set[str]:
+    """Names of a day's tick files of ``table`` (summary tables: complete ticks only)."""
+    names = _hot_names(layout, table, symbol, day)
+    if table in SUMMARY_TABLES and table != "snapshots":
+        names &= _hot_names(layout, "snapshots", symbol, day)
+    return names
+
+
 def hot_files(layout: Layout, state: TierState, table: str) -> list[Path]:
-    """The hot files of days that are not cold (summary tables: complete ticks only)."""
+    """The hot files of days that are not cold: each rolled hour's roll-up file, and the tick
+    files of every other hour (summary tables: complete ticks only), in key order."""
+    stream = stream_of(table)
     files: list[Path] = []
     for symbol in SUPPORTED_SYMBOLS:
-        cold_days = state.of(symbol).cold_days
+        entry = state.of(symbol)
         for day in hot_days(layout, table, symbol):
-            if day in cold_days:
+            if day in entry.cold_days:
                 continue
-            names = _hot_names(layout, table, symbol, day)
-            if table in SUMMARY_TABLES and table != "snapshots":
-                names &= _hot_names(layout, "snapshots", symbol, day)
+            rolled = entry.rolled_on(stream, day)
+            covered = {hour_prefix(hour) for hour in rolled}
             day_dir = layout.hot_day_dir(table, symbol, day)
-            files.extend(day_dir / name for name in sorted(names))
+            ordered = [
+                (hour_prefix(hour), layout.rollup_file(table, symbol, hour, generation))
+                for hour, generation in rolled.items()
+            ]
+            ordered.extend(
+                (name, day_dir / name)
+                for name in tick_names(layout, table, symbol, day)
+                if name_hour_prefix(name) not in covered
+            )
+            files.extend(path for _, path in sorted(ordered))
     return files
 
 

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
+import polars as pl
+
 from backquant.client import FetchOutcome, FetchResult, fetch_all_sync
 from backquant.config import ClientConfig
 from backquant.errors import InvalidResponseError, SchemaViolationError
@@ -28,10 +30,11 @@ from backquant.validation import parse_expiry_summary
 from storage.archive import ArchiveCorruptError, ArchiveRecord
 from storage.atomic import WriteBatch
 from storage.catalog import refresh_catalog
-from storage.layout import SUMMARY_TABLES, utc_day
+from storage.layout import SUMMARY_TABLES, utc_day, utc_hour
 from storage.normalise import normalise, normalise_each
 from storage.quarantine import quarantine_body
 from storage.reports import DUPLICATE, STORED, SymbolReport, TickReport
+from storage.rollup import RolledHour, delete_rolled_ticks, roll_up
 from storage.state import TierState, load_state, save_state
 from storage.tiers import (
     delete_expired_hot,
@@ -67,10 +70,14 @@ class _Tick:
         self.batch = WriteBatch()
         """Hot, latest and ingest-log files of the whole tick, committed together at its end."""
 
-    def note_day(self, symbol: str, day: date) -> None:
-        """A write into a cold day makes it dirty: its cold files no longer hold everything."""
+    def note_write(self, symbol: str, stream: str, key: datetime) -> None:
+        """A write into a cold day makes it dirty: its cold files no longer hold everything.
+        A write into a rolled hour makes that hour dirty: its roll-up no longer does."""
+        day = utc_day(key)
         if self.state.is_cold(symbol, day) and self.state.mark_dirty(symbol, day):
             self.dirty.append((symbol, day))
+            self.state_changed = True
+        if self.state.mark_hour_dirty(symbol, (stream, utc_hour(key))):
             self.state_changed = True
 
     def quarantine(
@@ -187,7 +194,6 @@ def _succeeded(
         return replace(base, status=error.kind, reason=reason, quarantine_file=path)
     frames = normalised
     computed_at = frames.snapshots.item(0, "computed_at")
-    day = utc_day(computed_at)
     archive = tick.warehouse.archive
     if archive.contains(symbol, computed_at):
         tick.duplicates += 1
@@ -200,7 +206,7 @@ def _succeeded(
             "BackQuant had not refreshed the summary yet",
         )
     archive.write(ArchiveRecord(symbol, computed_at, fetch, result.raw))
-    tick.note_day(symbol, day)
+    tick.note_write(symbol, "summary", computed_at)
     write_hot_tick(tick.layout, symbol, computed_at, frames, tick.batch)
     for table, frame in frames.as_tables().items():
         tick.rows[table] += frame.height
@@ -213,12 +219,13 @@ def _complete_crashed_tick(tick: _Tick, symbol: str, computed_at: datetime) -> N
     files from the archived record, which yields the same bytes the first attempt would have."""
     if tick.state.is_cold(symbol, utc_day(computed_at)):
         return
-    if hot_tick_complete(tick.layout, symbol, computed_at):
+    if hot_tick_complete(tick.layout, tick.state, symbol, computed_at):
         return
     record = tick.warehouse.archive.read(symbol, computed_at)
     if record is None:
         return
     frames = normalise(parse_expiry_summary(record.raw), record.fetch)
+    tick.note_write(symbol, "summary", computed_at)
     write_hot_tick(tick.layout, symbol, computed_at, frames, tick.batch)
     update_latest(tick.layout, symbol, computed_at, frames.expiries, tick.batch)
 
@@ -271,7 +278,7 @@ def _log_attempt(tick: _Tick, outcome: FetchOutcome, report: SymbolReport) -> No
         computed_at=report.computed_at,
         quarantine_file=report.quarantine_file,
     )
-    tick.note_day(outcome.symbol, utc_day(outcome.started_at))
+    tick.note_write(outcome.symbol, "log", outcome.started_at)
     write_hot_log(
         tick.layout, outcome.symbol, outcome.started_at, ingest_log_frame([entry]), tick.batch
     )
@@ -287,6 +294,9 @@ def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) 
             ordered = [outcome for _, outcome in sorted(outcomes.items())]
             normalised = _normalise_tick(ordered)
             reports = tuple(_ingest_symbol(tick, outcome, normalised) for outcome in ordered)
+            # Dirty marks go first: a crash after the commit must leave them in place.
+            if tick.state_changed:
+                save_state(warehouse.layout, tick.state)
             tick.batch.commit()
         except OSError as error:
             tick.batch.discard()
@@ -295,12 +305,11 @@ def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) 
                 "Every stored response is already in the archive: free disk space or fix "
                 "permissions, then run `termstore rebuild` for today to make them visible"
             ) from error
-        if tick.state_changed:
-            save_state(warehouse.layout, tick.state)
+        rolled, rollup_error = _roll_up(warehouse, tick.state)
         refresh_catalog(warehouse.layout, tick.state)
-        delete_expired_hot(
-            warehouse.layout, tick.state, datetime.now(UTC), warehouse.hot_grace.total_seconds()
-        )
+        now, grace_s = datetime.now(UTC), warehouse.hot_grace.total_seconds()
+        delete_expired_hot(warehouse.layout, tick.state, now, grace_s)
+        delete_rolled_ticks(warehouse.layout, tick.state, now, grace_s)
     return TickReport(
         started_at=started_at,
         finished_at=datetime.now(UTC),
@@ -309,7 +318,25 @@ def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) 
         duplicates_skipped=tick.duplicates,
         quarantined=tick.quarantined,
         dirty_marked=tuple(tick.dirty),
+        hours_rolled=len(rolled),
+        rollup_error=rollup_error,
     )
+
+
+def _roll_up(warehouse: Warehouse, state: TierState) -> tuple[list[RolledHour], str | None]:
+    """Roll up finished hours; a failure here costs no data (the tick is committed, the hour
+    keeps being read from its tick files) and is retried by the next tick."""
+    try:
+        rolled = roll_up(warehouse.layout, state)
+    except (OSError, pl.exceptions.PolarsError) as error:
+        return [], (
+            f"the hourly roll-up failed ({type(error).__name__}: {error}); the tick is stored "
+            f"and the next tick retries. If it keeps failing, check disk space under "
+            f"{warehouse.home}, or rebuild the affected day (`termstore rebuild`)"
+        )
+    if rolled:
+        save_state(warehouse.layout, state)
+    return rolled, None
 
 
 def ingest_once(warehouse: Warehouse, config: ClientConfig) -> TickReport:

@@ -5,6 +5,8 @@
       archive/<SYMBOL>/<YYYY-MM-DD>.pack.parquet      a rebuilt day's responses packed in one file
       quarantine/<SYMBOL>/<YYYY-MM-DD>/<stamp>-<kind>.body / .json   rejected bodies and reasons
       hot/<table>/<SYMBOL>/<YYYY-MM-DD>/<key>.parquet one immutable file per table × symbol × tick
+      hot/<table>/<SYMBOL>/<YYYY-MM-DD>/hours/<HH>.<gen>.parquet  an hour of tick files rolled
+                                                      into one; state/tiers.json names the <gen>
       cold/<table>/<SYMBOL>/<YYYY-MM-DD>.<gen>.parquet  one sorted zstd file per table × symbol ×
                                                       day; state/tiers.json names the live <gen>
       latest/<SYMBOL>/<key>.parquet                   the newest snapshot's expiries per symbol
@@ -28,6 +30,19 @@ from backquant.frames import check_symbol
 
 TABLES: Final[tuple[str, ...]] = ("snapshots", "expiries", "venue_oi", "ingest_log")
 SUMMARY_TABLES: Final[tuple[str, ...]] = ("snapshots", "expiries", "venue_oi")
+STREAM_TABLES: Final[dict[str, tuple[str, ...]]] = {
+    "summary": SUMMARY_TABLES,
+    "log": ("ingest_log",),
+}
+"""Hot tables grouped by the instant their files are keyed by: the summary tables by the
+snapshot's computed_at (and rolled up together, complete ticks only), ingest_log by the fetch's
+started_at."""
+
+
+def stream_of(table: str) -> str:
+    return "log" if table == "ingest_log" else "summary"
+
+
 CATALOG_NAME: Final[str] = "warehouse.duckdb"
 _KEY_FORMAT: Final[str] = "%Y%m%dT%H%M%S.%fZ"
 
@@ -43,6 +58,23 @@ def parse_key_stamp(stamp: str) -> datetime:
 
 def utc_day(instant: datetime) -> date:
     return instant.astimezone(UTC).date()
+
+
+def utc_hour(instant: datetime) -> datetime:
+    return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+_HOUR_PREFIX_LENGTH: Final[int] = len("20260302T13")
+
+
+def hour_prefix(hour: datetime) -> str:
+    """The start every key stamp of that UTC hour shares: ``20260302T13``."""
+    return key_stamp(hour)[:_HOUR_PREFIX_LENGTH]
+
+
+def name_hour_prefix(name: str) -> str:
+    """The hour prefix of a hot tick file's name (``hour_prefix`` of its key)."""
+    return name[:_HOUR_PREFIX_LENGTH]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +126,15 @@ class Layout:
 
     def hot_file(self, table: str, symbol: str, instant: datetime) -> Path:
         return self.hot_day_dir(table, symbol, utc_day(instant)) / f"{key_stamp(instant)}.parquet"
+
+    def hot_hours_dir(self, table: str, symbol: str, day: date) -> Path:
+        return self.hot_day_dir(table, symbol, day) / "hours"
+
+    def rollup_file(self, table: str, symbol: str, hour: datetime, generation: str) -> Path:
+        """``hours/<HH>.<generation>.parquet`` in the hour's hot day directory."""
+        utc = hour.astimezone(UTC)
+        directory = self.hot_hours_dir(table, symbol, utc.date())
+        return directory / f"{utc:%H}.{generation}.parquet"
 
     def cold_dir(self, table: str, symbol: str) -> Path:
         return self.home / "cold" / table / check_symbol(symbol)

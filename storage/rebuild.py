@@ -32,6 +32,7 @@ from storage.layout import SUMMARY_TABLES, Layout, key_stamp
 from storage.normalise import normalise_many
 from storage.parsing import parse_summaries
 from storage.reports import NO_ARCHIVE, REBUILT, RebuildReport, SymbolDayRebuild
+from storage.rollup import hot_day_files
 from storage.state import TierState, load_state, save_state
 from storage.tiers import delete_expired_hot, delete_superseded_cold, latest_key, update_latest
 from storage.warehouse import Warehouse
@@ -73,16 +74,15 @@ def _normalise_day(
 
 
 def _day_log(layout: Layout, state: TierState, symbol: str, day: date) -> pl.DataFrame:
-    """The day's ingest-log rows: the cold file (if the day was cold) plus every hot file."""
+    """The day's ingest-log rows: the cold file (if the day was cold) plus every hot file
+    (tick files and hourly roll-ups), each row once."""
     frames = [empty_frame("ingest_log")]
     cold = cold_file(layout, state, "ingest_log", symbol, day)
     if state.is_cold(symbol, day) and cold.exists():
         frames.append(pl.read_parquet(cold))
-    hot_dir = layout.hot_day_dir("ingest_log", symbol, day)
-    if hot_dir.is_dir():
-        hot = sorted(path for path in hot_dir.glob("*.parquet") if not path.name.startswith("."))
-        if hot:
-            frames.append(pl.read_parquet(hot))
+    hot = hot_day_files(layout, "ingest_log", symbol, day)
+    if hot:
+        frames.append(pl.read_parquet(hot))
     merged = pl.concat(frames, how="vertical")
     return merged.unique(subset=["symbol", "started_at"], keep="first").sort(
         list(TABLE_SORT_KEYS["ingest_log"])
@@ -95,6 +95,7 @@ def _rebuild_symbol_day(
     layout = warehouse.layout
     for table in (*SUMMARY_TABLES, "ingest_log"):
         remove_stale_temp_files(layout.hot_day_dir(table, symbol, day))
+        remove_stale_temp_files(layout.hot_hours_dir(table, symbol, day))
         remove_stale_temp_files(layout.cold_file(table, symbol, day).parent)
     records = warehouse.archive.read_day(symbol, day)
     log = _day_log(layout, state, symbol, day)

@@ -73,6 +73,10 @@ class TickReport:
     duplicates_skipped: int = 0
     quarantined: int = 0
     dirty_marked: tuple[tuple[str, date], ...] = ()
+    hours_rolled: int = 0
+    """Hot hours rolled up into one file per table at the end of the tick."""
+    rollup_error: str | None = None
+    """Why the roll-up failed (the tick's data is stored regardless)."""
 
     @property
     def stored(self) -> tuple[str, ...]:
@@ -97,6 +101,8 @@ class TickReport:
             "duplicates_skipped": self.duplicates_skipped,
             "quarantined": self.quarantined,
             "dirty_marked": [[symbol, day.isoformat()] for symbol, day in self.dirty_marked],
+            "hours_rolled": self.hours_rolled,
+            "rollup_error": self.rollup_error,
         }
 
     def table_rows(self) -> list[dict[str, str]]:

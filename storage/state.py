@@ -1,11 +1,16 @@
-"""Tier state: which symbol-days are cold, the per-symbol watermark, and dirty days.
+"""Tier state: which symbol-days are cold, which hot hours are rolled up, and what is dirty.
 
 A symbol-day is cold once its four cold files are written and this file says so; the catalog
 then reads that day from the cold tier only, and every other day from the hot tier. Each rebuild
 writes its cold files under a new generation name and this file names the current one, so
 replacing a cold day's files is one atomic step (this file's rename), never table by table. The
 watermark is the newest cold day of a symbol. A tick that lands in a cold day marks it dirty so
-the day gets rebuilt. The file is rewritten atomically, and only by the lock-holding writer.
+the day gets rebuilt.
+
+Hot hours work the same way one level down (storage/rollup.py): once a stream's hour is rolled
+up, this file names the generation of its roll-up files and the catalog reads that hour from
+them instead of the tick files. A tick that writes into a rolled hour marks it dirty first, and
+the hour is rolled again. The file is rewritten atomically, and only by the lock-holding writer.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from datetime import date, datetime
 import orjson
 
 from storage.atomic import atomic_write_bytes
-from storage.layout import Layout
+from storage.layout import STREAM_TABLES, Layout
 
 STATE_FORMAT = 1
+HourKey = tuple[str, datetime]
+"""(stream, start of the UTC hour); streams are ``storage.layout.STREAM_TABLES``'s keys."""
 
 
 class StateCorruptError(RuntimeError):
@@ -32,6 +39,18 @@ class SymbolState:
     dirty_days: set[date] = field(default_factory=set)
     generations: dict[date, str] = field(default_factory=dict)
     """Cold day → generation of its cold files (absent: files named without one)."""
+    rolled_hours: dict[HourKey, str] = field(default_factory=dict)
+    """Rolled-up hot hour → generation of its roll-up files."""
+    dirty_hours: set[HourKey] = field(default_factory=set)
+    """Rolled hours that received tick files after their roll-up: to be rolled again."""
+
+    def rolled_on(self, stream: str, day: date) -> dict[datetime, str]:
+        """The stream's rolled hours of a UTC day → their generation."""
+        return {
+            hour: name
+            for (of_stream, hour), name in self.rolled_hours.items()
+            if of_stream == stream and hour.date() == day
+        }
 
 
 @dataclass
@@ -58,6 +77,24 @@ class TierState:
             entry.generations.pop(day, None)
         else:
             entry.generations[day] = generation
+        # The day is read from the cold tier now; its hot hours no longer matter.
+        entry.rolled_hours = {
+            key: name for key, name in entry.rolled_hours.items() if key[1].date() != day
+        }
+        entry.dirty_hours = {key for key in entry.dirty_hours if key[1].date() != day}
+
+    def mark_rolled(self, symbol: str, key: HourKey, generation: str) -> None:
+        entry = self.of(symbol)
+        entry.rolled_hours[key] = generation
+        entry.dirty_hours.discard(key)
+
+    def mark_hour_dirty(self, symbol: str, key: HourKey) -> bool:
+        """Mark a rolled hour dirty; True when that changed anything."""
+        entry = self.of(symbol)
+        if key not in entry.rolled_hours or key in entry.dirty_hours:
+            return False
+        entry.dirty_hours.add(key)
+        return True
 
     def generation(self, symbol: str, day: date) -> str | None:
         return self.of(symbol).generations.get(day)
@@ -90,6 +127,17 @@ class TierState:
                         "generations": {
                             day.isoformat(): name for day, name in sorted(entry.generations.items())
                         },
+                        "rolled_hours": {
+                            stream: {
+                                hour.isoformat(): name
+                                for (of_stream, hour), name in sorted(entry.rolled_hours.items())
+                                if of_stream == stream
+                            }
+                            for stream in STREAM_TABLES
+                        },
+                        "dirty_hours": [
+                            [stream, hour.isoformat()] for stream, hour in sorted(entry.dirty_hours)
+                        ],
                     }
                     for symbol, entry in sorted(self.symbols.items())
                 },
@@ -111,6 +159,15 @@ class TierState:
                 generations={
                     date.fromisoformat(day): str(name)
                     for day, name in entry.get("generations", {}).items()
+                },
+                rolled_hours={
+                    (stream, datetime.fromisoformat(hour)): str(name)
+                    for stream, hours in entry.get("rolled_hours", {}).items()
+                    for hour, name in hours.items()
+                },
+                dirty_hours={
+                    (str(stream), datetime.fromisoformat(hour))
+                    for stream, hour in entry.get("dirty_hours", [])
                 },
             )
         return state

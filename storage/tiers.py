@@ -13,6 +13,7 @@ from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.atomic import WriteBatch, atomic_write_parquet, fsync_dir, unlink_durably
 from storage.catalog import cold_file, hot_days, latest_file
 from storage.layout import TABLES, Layout, parse_key_stamp
+from storage.rollup import rolled_contains
 from storage.state import TierState
 
 # snapshots last: its presence marks the tick complete (see catalog.visible_files).
@@ -35,8 +36,11 @@ def write_hot_tick(
         staged.commit()
 
 
-def hot_tick_complete(layout: Layout, symbol: str, computed_at: datetime) -> bool:
-    return layout.hot_file("snapshots", symbol, computed_at).exists()
+def hot_tick_complete(layout: Layout, state: TierState, symbol: str, computed_at: datetime) -> bool:
+    """True when the tick's snapshot is in the hot tier: its own file or its hour's roll-up."""
+    if layout.hot_file("snapshots", symbol, computed_at).exists():
+        return True
+    return rolled_contains(layout, state, symbol, computed_at)
 
 
 def write_hot_log(

@@ -92,16 +92,20 @@ def _day_of(layout: Layout, path: Path) -> tuple[str, date, bool] | None:
 
 
 def _last_hot_file_per_hour(paths: list[Path]) -> list[Path]:
+    """Of a hot day's tick files, the last of each hour; roll-up files (a whole hour each, one
+    file per hour) are kept as they are and sampled by the SQL."""
+    rollups: list[Path] = []
     latest: dict[datetime, Path] = {}
     for path in paths:
         try:
             instant = parse_key_stamp(path.stem)
         except ValueError:
+            rollups.append(path)
             continue
         hour = instant.replace(minute=0, second=0, microsecond=0)
         if hour not in latest or path.name > latest[hour].name:
             latest[hour] = path
-    return [latest[hour] for hour in sorted(latest)]
+    return [*rollups, *(latest[hour] for hour in sorted(latest))]
 
 
 @dataclass(frozen=True, slots=True)
