@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,7 +100,7 @@ def parse_expiry_summary(
     warnings: list[str] = []
     if ivs_look_like_fractions(row.atm_iv for row in response.data.expiries):
         warnings.append(IV_AS_FRACTIONS_WARNING)
-    return ParsedSummary(response=response, drift=find_drift(response), warnings=tuple(warnings))
+    return ParsedSummary(response=response, drift=find_drift(document), warnings=tuple(warnings))
 
 
 def parse_error_envelope(raw: bytes) -> V2ErrorEnvelope | None:
@@ -116,46 +117,73 @@ def response_request_id(document: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def find_drift(response: ExpirySummaryResponse) -> tuple[str, ...]:
-    """Sorted unique paths of unknown fields (and unknown venues) anywhere in the response."""
+def find_drift(document: Mapping[str, Any]) -> tuple[str, ...]:
+    """Sorted unique paths of unknown fields (and unknown venues) anywhere in a decoded body
+    that validated as an ``ExpirySummaryResponse``.
+
+    Works on the decoded dict, not the models: per model, the unknown fields are the keys its
+    field names do not cover (exactly pydantic's ``model_extra``), and every object at one path
+    (each expiry row, each venue) is checked in one set operation.
+    """
     found: set[str] = set()
-    _collect_extra(response, "", found)
-    for row in response.data.expiries:
-        for venue in row.by_venue or {}:
+    _collect_extra([document], ExpirySummaryResponse, "", found)
+    for row in document["data"]["expiries"]:
+        for venue in row.get("by_venue") or ():
             if venue not in VENUES:
                 found.add(f"data.expiries[].by_venue.{venue}")
     return tuple(sorted(found))
 
 
-def _mentions_model(annotation: object) -> bool:
-    """True when a field's type can hold a ContractModel (directly, in a list, dict or union)."""
+_ONE, _LIST, _DICT = "one", "list", "dict"
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """A model's field names, and the fields that hold models (how, and which model)."""
+
+    known: frozenset[str]
+    children: tuple[tuple[str, str, type[ContractModel]], ...]
+
+
+def _held_model(annotation: object) -> tuple[str, type[ContractModel]] | None:
+    """How a field's type holds a ContractModel (itself, a list of, a dict of), if it does."""
     if isinstance(annotation, type) and issubclass(annotation, ContractModel):
-        return True
-    return any(_mentions_model(argument) for argument in typing.get_args(annotation))
+        return _ONE, annotation
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is list and arguments:
+        inner = _held_model(arguments[0])
+        return (_LIST, inner[1]) if inner and inner[0] == _ONE else None
+    if origin is dict and len(arguments) == 2:
+        inner = _held_model(arguments[1])
+        return (_DICT, inner[1]) if inner and inner[0] == _ONE else None
+    # Optional[X] and other unions: the one member that holds a model.
+    held = [found for argument in arguments if (found := _held_model(argument)) is not None]
+    return held[0] if held else None
 
 
 @functools.cache
-def _nested_fields(model: type[ContractModel]) -> tuple[str, ...]:
-    # Only these fields can carry drift below them; walking the scalar ones is wasted time
-    # (a day of 1,440 bodies spent as long here as in validation itself).
-    return tuple(
-        name for name, info in model.model_fields.items() if _mentions_model(info.annotation)
-    )
+def _shape(model: type[ContractModel]) -> _Shape:
+    children = []
+    for name, info in model.model_fields.items():
+        held = _held_model(info.annotation)
+        if held is not None:
+            children.append((name, *held))
+    return _Shape(known=frozenset(model.model_fields), children=tuple(children))
 
 
-def _collect_extra(model: ContractModel, path: str, found: set[str]) -> None:
-    for name in model.model_extra or {}:
+def _collect_extra(
+    objects: list[Mapping[str, Any]], model: type[ContractModel], path: str, found: set[str]
+) -> None:
+    """Unknown keys of every object at ``path`` (all validated as ``model``), then below."""
+    shape = _shape(model)
+    for name in set().union(*objects) - shape.known:
         found.add(f"{path}.{name}" if path else name)
-    for name in _nested_fields(type(model)):
-        value = getattr(model, name)
+    for name, how, child_model in shape.children:
         child = f"{path}.{name}" if path else name
-        if isinstance(value, ContractModel):
-            _collect_extra(value, child, found)
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, ContractModel):
-                    _collect_extra(item, f"{child}[]", found)
-        elif isinstance(value, dict):
-            for item in value.values():
-                if isinstance(item, ContractModel):
-                    _collect_extra(item, f"{child}.*", found)
+        values = [value for item in objects if (value := item.get(name)) is not None]
+        if how == _LIST:
+            values, child = [entry for value in values for entry in value], f"{child}[]"
+        elif how == _DICT:
+            values, child = [entry for value in values for entry in value.values()], f"{child}.*"
+        if values:
+            _collect_extra(values, child_model, child, found)

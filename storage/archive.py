@@ -107,6 +107,13 @@ class Archive:
             return []
         return sorted(path for path in day_dir.glob("*.rec.gz") if not path.name.startswith("."))
 
+    def count_day(self, symbol: str, day: date) -> int:
+        """How many records a symbol-day holds, loose and packed (a key in both counts twice);
+        cheap: the pack's footer only."""
+        pack = self.layout.archive_pack(symbol, day)
+        packed = pl.scan_parquet(pack).select(pl.len()).collect().item() if pack.exists() else 0
+        return int(packed) + len(self.loose_files(symbol, day))
+
     def read_day(self, symbol: str, day: date) -> list[ArchiveRecord]:
         """Every record of a symbol-day, deduplicated by key, in key order."""
         by_key: dict[datetime, ArchiveRecord] = {}
@@ -117,10 +124,14 @@ class Archive:
             by_key.setdefault(record.computed_at, record)
         return [by_key[key] for key in sorted(by_key)]
 
-    def pack_day(self, symbol: str, day: date, records: list[ArchiveRecord]) -> None:
-        """Pack a day's records into one file, then drop the loose files it now holds."""
+    def pack_day(
+        self, symbol: str, day: date, records: list[ArchiveRecord], *, rewrite: bool = False
+    ) -> None:
+        """Pack a day's records (all of them, in key order) into one file, then drop the loose
+        files it now holds. Without loose files the pack already holds the day, so it is only
+        rewritten when ``rewrite`` says records were added another way (a bulk import)."""
         loose = self.loose_files(symbol, day)
-        if not loose:
+        if not loose and not rewrite:
             return
         frame = pl.DataFrame(
             {

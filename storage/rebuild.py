@@ -1,36 +1,42 @@
 """Rebuild symbol-days from the raw archive into the cold tier: compaction, backfill and replay.
 
 For each symbol-day: read the archive (pack + loose records, deduplicated by key), normalise with
-today's code, write one sorted zstd file per table, merge the day's ingest-log rows (they are not
-in the archive), pack the archive, and only then mark the day cold in the state file. A crash at
-any point leaves either the old visibility (hot files) or the new one (cold files), never both.
-Rebuilding the same day twice writes identical files.
+today's code, write one sorted zstd file per table under a new generation name, merge the day's
+ingest-log rows (they are not in the archive), pack the archive, and only then mark the day cold
+in the state file. A crash at any point leaves either the old visibility (hot files, or the
+previous generation) or the new one, never both. Rebuilding the same day twice writes identical
+files.
+
+A bulk import (storage/bulk.py) shares every step: ``prepare_symbol_day`` turns a day's records
+in memory into sorted tables, ``write_symbol_day`` writes the cold summary files and the pack, and
+``commit_days`` (run by the lock holder only) writes the ingest-log files and commits the state
+once for all days. Symbol-days are independent until that commit, so ``run_day_jobs`` can spread
+them over worker processes.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import threading
 import time
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
-from backquant.errors import InvalidResponseError
-from backquant.frames import (
-    TABLE_SORT_KEYS,
-    FetchMeta,
-    RejectedValueError,
-    SummaryFrames,
-    empty_frame,
-)
+from backquant.frames import TABLE_SORT_KEYS, empty_frame
 from backquant.symbols import SUPPORTED_SYMBOLS
-from backquant.validation import ParsedSummary
-from storage.archive import ArchiveRecord
+from storage.archive import Archive
 from storage.atomic import atomic_write_parquet, remove_stale_temp_files
 from storage.catalog import cold_file, refresh_catalog
-from storage.layout import SUMMARY_TABLES, Layout, key_stamp
-from storage.normalise import normalise_many
-from storage.parsing import parse_summaries
+from storage.layout import TABLES, Layout, key_stamp
+from storage.parsing import PreparedDay, gc_paused, prepare_symbol_day
 from storage.reports import NO_ARCHIVE, REBUILT, RebuildReport, SymbolDayRebuild
 from storage.rollup import hot_day_files
 from storage.state import TierState, load_state, save_state
@@ -38,39 +44,156 @@ from storage.tiers import delete_expired_hot, delete_superseded_cold, latest_key
 from storage.warehouse import Warehouse
 
 COLD_COMPRESSION_LEVEL = 6
+J = TypeVar("J")
+R = TypeVar("R")
 
 
-def _parse_all(
-    records: list[ArchiveRecord],
-) -> tuple[list[tuple[ParsedSummary, FetchMeta]], list[tuple[str, str]]]:
-    parsed: list[tuple[ParsedSummary, FetchMeta]] = []
-    rejected: list[tuple[str, str]] = []
-    outcomes = parse_summaries([record.raw for record in records])
-    for record, outcome in zip(records, outcomes, strict=True):
-        if isinstance(outcome, InvalidResponseError):
-            rejected.append((key_stamp(record.computed_at), f"{outcome.kind}: {outcome}"))
-        else:
-            parsed.append((outcome, record.fetch))
-    return parsed, rejected
+@dataclass(frozen=True, slots=True)
+class DayJob:
+    """One symbol-day for a worker: where, which day, and the generation name to write."""
+
+    home: Path
+    symbol: str
+    day: date
+    generation: str
+    has_log: bool
+    """The day has ingest-log rows, so it is written even without archived responses."""
 
 
-def _normalise_day(
-    items: list[tuple[ParsedSummary, FetchMeta]], rejected: list[tuple[str, str]]
-) -> SummaryFrames:
+@dataclass(frozen=True, slots=True)
+class DayBuild:
+    """What a worker wrote for one symbol-day; nothing is visible before ``commit_days``."""
+
+    symbol: str
+    day: date
+    generation: str
+    written: bool
+    """False when the day had neither archived responses nor ingest-log rows."""
+    responses: int = 0
+    rows_written: dict[str, int] = field(default_factory=dict)
+    rejected: tuple[tuple[str, str], ...] = ()
+    newest: pl.DataFrame | None = None
+    """The expiries of the day's newest snapshot, for the symbol's latest file."""
+
+
+def write_symbol_day(
+    layout: Layout, job: DayJob, prepared: PreparedDay, *, rewrite_pack: bool
+) -> DayBuild:
+    """Write the day's cold summary files under the job's generation, then its archive pack
+    (rewritten when ``rewrite_pack``, e.g. records were added). Readers see none of it until
+    the state names the generation."""
+    for table, frame in prepared.tables.items():
+        atomic_write_parquet(
+            layout.cold_file(table, job.symbol, job.day, job.generation),
+            frame,
+            compression_level=COLD_COMPRESSION_LEVEL,
+        )
+    Archive(layout).pack_day(job.symbol, job.day, prepared.records, rewrite=rewrite_pack)
+    expiries = prepared.tables["expiries"]
+    newest = None
+    if expiries.height:
+        newest = expiries.filter(pl.col("computed_at") == pl.col("computed_at").max())
+    return DayBuild(
+        symbol=job.symbol,
+        day=job.day,
+        generation=job.generation,
+        written=True,
+        responses=len(prepared.records),
+        rows_written={table: frame.height for table, frame in prepared.tables.items()},
+        rejected=tuple(prepared.rejected),
+        newest=newest,
+    )
+
+
+def rebuild_symbol_day(job: DayJob) -> DayBuild:
+    """Rebuild one symbol-day from its archive (runs in a worker process or in the writer)."""
+    layout = Layout(job.home)
+    archived = Archive(layout).read_day(job.symbol, job.day)
+    if not archived and not job.has_log:
+        return DayBuild(job.symbol, job.day, job.generation, written=False)
+    with gc_paused():
+        prepared = prepare_symbol_day(archived)
+    return write_symbol_day(layout, job, prepared, rewrite_pack=False)
+
+
+PARALLEL_MIN_RESPONSES = 2_000
+"""Below this many responses, worker processes cost more than they save: one takes ~1 s to
+start (importing polars, pydantic and duckdb), while a response costs ~0.5 ms."""
+
+
+def _ready() -> None:
+    """Run once per worker before it is given a job: returns when the worker has started."""
+
+
+def _feed(
+    pool: ProcessPoolExecutor,
+    function: Callable[[J], R],
+    jobs: Sequence[J],
+    pending: deque[int],
+    results: dict[int, R | BaseException],
+) -> None:
+    # Jobs go to the worker only once it has started, so a short batch never waits for it;
+    # a worker that cannot start leaves every job to the calling process.
     try:
-        return normalise_many(items)
-    except RejectedValueError:
-        pass
-    # Rare path: find the bodies today's code refuses, keep the rest.
-    kept = []
-    for parsed, fetch in items:
+        pool.submit(_ready).result()
+    except Exception:
+        return
+    while True:
         try:
-            normalise_many([(parsed, fetch)])
-            kept.append((parsed, fetch))
-        except RejectedValueError as error:
-            stamp = parsed.response.meta.computed_at or "?"
-            rejected.append((stamp, f"{error.kind}: {error}"))
-    return normalise_many(kept)
+            index = pending.pop()
+        except IndexError:
+            return
+        try:
+            results[index] = pool.submit(function, jobs[index]).result()
+        except BaseException as error:
+            results[index] = error
+            pending.clear()
+            return
+
+
+def run_day_jobs(
+    function: Callable[[J], R], jobs: Sequence[J], workers: int | None, *, work: int
+) -> list[R]:
+    """``function`` of every job, in job order.
+
+    With ``workers`` > 1 (by default: the CPU count when ``work``, the responses involved, is at
+    least ``PARALLEL_MIN_RESPONSES``), this process takes jobs from the front of the list while
+    ``workers - 1`` spawned processes take them from the back as soon as they have started.
+    Jobs must be independent; results come back to this process, which alone commits them.
+    """
+    chosen = workers if workers is not None else (os.cpu_count() or 1)
+    if workers is None and work < PARALLEL_MIN_RESPONSES:
+        chosen = 1
+    helpers = min(chosen, len(jobs)) - 1
+    if helpers < 1:
+        return [function(job) for job in jobs]
+    pending = deque(range(len(jobs)))
+    results: dict[int, R | BaseException] = {}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=helpers, mp_context=context) as pool:
+        feeders = [
+            threading.Thread(target=_feed, args=(pool, function, jobs, pending, results))
+            for _ in range(helpers)
+        ]
+        for feeder in feeders:
+            feeder.start()
+        try:
+            while True:
+                try:
+                    index = pending.popleft()
+                except IndexError:
+                    break
+                results[index] = function(jobs[index])
+        finally:
+            pending.clear()
+            for feeder in feeders:
+                feeder.join()
+            pool.shutdown(wait=True, cancel_futures=True)
+    ordered = [results[index] for index in range(len(jobs))]
+    for result in ordered:
+        if isinstance(result, BaseException):
+            raise result
+    return ordered  # type: ignore[return-value]
 
 
 def _day_log(layout: Layout, state: TierState, symbol: str, day: date) -> pl.DataFrame:
@@ -83,83 +206,134 @@ def _day_log(layout: Layout, state: TierState, symbol: str, day: date) -> pl.Dat
     hot = hot_day_files(layout, "ingest_log", symbol, day)
     if hot:
         frames.append(pl.read_parquet(hot))
+    return merge_log_rows(frames)
+
+
+def merge_log_rows(frames: Iterable[pl.DataFrame]) -> pl.DataFrame:
+    """Ingest-log rows of one symbol-day, one per attempt (``symbol, started_at``; the first
+    frame that has an attempt wins), sorted as cold files are."""
     merged = pl.concat(frames, how="vertical")
     return merged.unique(subset=["symbol", "started_at"], keep="first").sort(
         list(TABLE_SORT_KEYS["ingest_log"])
     )
 
 
-def _rebuild_symbol_day(
-    warehouse: Warehouse, state: TierState, symbol: str, day: date
-) -> SymbolDayRebuild:
-    layout = warehouse.layout
-    for table in (*SUMMARY_TABLES, "ingest_log"):
-        remove_stale_temp_files(layout.hot_day_dir(table, symbol, day))
-        remove_stale_temp_files(layout.hot_hours_dir(table, symbol, day))
-        remove_stale_temp_files(layout.cold_file(table, symbol, day).parent)
-    records = warehouse.archive.read_day(symbol, day)
-    log = _day_log(layout, state, symbol, day)
-    if not records and log.height == 0:
-        archived = warehouse.archive.days(symbol)
-        span = f"{archived[0]} to {archived[-1]}" if archived else "no days at all"
-        return SymbolDayRebuild(
-            symbol=symbol,
-            day=day,
-            status=NO_ARCHIVE,
-            message=f"no archived responses and no ingest log for {symbol} on {day}; nothing "
-            f"to rebuild (the archive of {symbol} spans {span})",
-        )
-    items, rejected = _parse_all(records)
-    frames = _normalise_day(items, rejected)
-    tables = {
-        table: frame.sort(list(TABLE_SORT_KEYS[table]))
-        for table, frame in {**frames.as_tables(), "ingest_log": log}.items()
-    }
-    # A new generation of files: until the state names it, readers keep the previous one whole.
-    committed_at = datetime.now(UTC)
+def remove_stale_temps(layout: Layout, pairs: Iterable[tuple[str, date]]) -> None:
+    """Temp files a killed writer left where these symbol-days write. Run by the lock holder
+    before any job starts: the cold and archive directories are shared by a symbol's days, so a
+    worker cleaning them could delete another worker's file in progress."""
+    directories: set[Path] = set()
+    for symbol, day in pairs:
+        directories.add(layout.archive_symbol_dir(symbol))
+        for table in TABLES:
+            directories.add(layout.hot_day_dir(table, symbol, day))
+            directories.add(layout.hot_hours_dir(table, symbol, day))
+            directories.add(layout.cold_dir(table, symbol))
+    for directory in sorted(directories):
+        remove_stale_temp_files(directory)
+
+
+def new_generation(state: TierState, symbol: str, day: date, committed_at: datetime) -> str:
+    """The generation name for files committed at ``committed_at``; never the current one
+    (after a clock step it could be), which readers may have open."""
     generation = key_stamp(committed_at)
-    for table, frame in tables.items():
+    return generation if generation != state.generation(symbol, day) else f"{generation}r"
+
+
+def commit_days(
+    warehouse: Warehouse,
+    state: TierState,
+    builds: Sequence[DayBuild],
+    logs: Mapping[tuple[str, date], pl.DataFrame],
+    committed_at: datetime,
+) -> None:
+    """Make written days visible: their ingest-log files, then one state save (the commit
+    point) naming every new generation, then the latest files. Caller holds the writer lock;
+    the archive packs are already written, so the archive is committed before the state."""
+    layout = warehouse.layout
+    written = [build for build in builds if build.written]
+    for build in written:
         atomic_write_parquet(
-            layout.cold_file(table, symbol, day, generation),
-            frame,
+            layout.cold_file("ingest_log", build.symbol, build.day, build.generation),
+            logs[(build.symbol, build.day)],
             compression_level=COLD_COMPRESSION_LEVEL,
         )
-    warehouse.archive.pack_day(symbol, day, records)
-    state.mark_cold(symbol, day, committed_at, generation)
-    save_state(layout, state)
-    _refresh_latest(layout, symbol, tables["expiries"])
-    message = "" if records else "no archived responses; only the ingest log was compacted"
+    for build in written:
+        state.mark_cold(build.symbol, build.day, committed_at, build.generation)
+    if written:
+        save_state(layout, state)
+    for build in written:
+        _refresh_latest(layout, build.symbol, build.newest)
+
+
+def _refresh_latest(layout: Layout, symbol: str, newest: pl.DataFrame | None) -> None:
+    """Rewrite the latest file from rebuilt rows when this day holds the newest snapshot."""
+    if newest is None:
+        return
+    computed_at = newest.item(0, "computed_at")
+    assert isinstance(computed_at, datetime)
+    current = latest_key(layout, symbol)
+    if current is None or computed_at >= current:
+        update_latest(layout, symbol, computed_at, newest)
+
+
+def finish_writes(warehouse: Warehouse, state: TierState) -> None:
+    """After a commit: the new catalog, then the clean-up of files it no longer lists."""
+    refresh_catalog(warehouse.layout, state)
+    now, grace_s = datetime.now(UTC), warehouse.hot_grace.total_seconds()
+    delete_expired_hot(warehouse.layout, state, now, grace_s)
+    delete_superseded_cold(warehouse.layout, state, now, grace_s)
+
+
+def _report(warehouse: Warehouse, build: DayBuild, log: pl.DataFrame) -> SymbolDayRebuild:
+    if not build.written:
+        archived = warehouse.archive.days(build.symbol)
+        span = f"{archived[0]} to {archived[-1]}" if archived else "no days at all"
+        return SymbolDayRebuild(
+            symbol=build.symbol,
+            day=build.day,
+            status=NO_ARCHIVE,
+            message=f"no archived responses and no ingest log for {build.symbol} on "
+            f"{build.day}; nothing to rebuild (the archive of {build.symbol} spans {span})",
+        )
     return SymbolDayRebuild(
-        symbol=symbol,
-        day=day,
+        symbol=build.symbol,
+        day=build.day,
         status=REBUILT,
-        responses=len(records),
-        rows_written={table: frame.height for table, frame in tables.items()},
-        rejected=tuple(rejected),
-        message=message,
+        responses=build.responses,
+        rows_written={**build.rows_written, "ingest_log": log.height},
+        rejected=build.rejected,
+        message=""
+        if build.responses
+        else "no archived responses; only the ingest log was compacted",
     )
 
 
-def _refresh_latest(layout: Layout, symbol: str, expiries: pl.DataFrame) -> None:
-    """Rewrite the latest file from rebuilt rows when this day holds the newest snapshot."""
-    if expiries.height == 0:
-        return
-    newest = expiries.get_column("computed_at").max()
-    assert isinstance(newest, datetime)
-    current = latest_key(layout, symbol)
-    if current is None or newest >= current:
-        update_latest(layout, symbol, newest, expiries.filter(pl.col("computed_at") == newest))
-
-
-def _rebuild(warehouse: Warehouse, pairs: list[tuple[str, date]]) -> RebuildReport:
+def _rebuild(
+    warehouse: Warehouse, pairs: list[tuple[str, date]], workers: int | None
+) -> RebuildReport:
     started = time.perf_counter()
+    layout = warehouse.layout
     with warehouse.lock():
-        state = load_state(warehouse.layout)
-        days = tuple(_rebuild_symbol_day(warehouse, state, symbol, day) for symbol, day in pairs)
-        refresh_catalog(warehouse.layout, state)
-        now, grace_s = datetime.now(UTC), warehouse.hot_grace.total_seconds()
-        delete_expired_hot(warehouse.layout, state, now, grace_s)
-        delete_superseded_cold(warehouse.layout, state, now, grace_s)
+        state = load_state(layout)
+        committed_at = datetime.now(UTC)
+        logs = {(symbol, day): _day_log(layout, state, symbol, day) for symbol, day in pairs}
+        jobs = [
+            DayJob(
+                home=layout.home,
+                symbol=symbol,
+                day=day,
+                generation=new_generation(state, symbol, day, committed_at),
+                has_log=logs[(symbol, day)].height > 0,
+            )
+            for symbol, day in pairs
+        ]
+        remove_stale_temps(layout, pairs)
+        work = sum(warehouse.archive.count_day(symbol, day) for symbol, day in pairs)
+        builds = run_day_jobs(rebuild_symbol_day, jobs, workers, work=work)
+        commit_days(warehouse, state, builds, logs, committed_at)
+        finish_writes(warehouse, state)
+    days = tuple(_report(warehouse, build, logs[(build.symbol, build.day)]) for build in builds)
     return RebuildReport(days=days, seconds=time.perf_counter() - started)
 
 
@@ -175,26 +349,38 @@ def _symbols(symbols: Iterable[str] | None) -> tuple[str, ...]:
 
 
 def rebuild_day(
-    warehouse: Warehouse, day: date, symbols: Iterable[str] | None = None
+    warehouse: Warehouse,
+    day: date,
+    symbols: Iterable[str] | None = None,
+    *,
+    workers: int | None = None,
 ) -> RebuildReport:
-    """Rebuild one UTC day for the given symbols (default: all four). Idempotent."""
-    return _rebuild(warehouse, [(symbol, day) for symbol in _symbols(symbols)])
+    """Rebuild one UTC day for the given symbols (default: all four). Idempotent.
+
+    ``workers``: processes to use (this one included); by default as many as there are CPUs
+    when the days hold enough responses to repay starting them, else one."""
+    return _rebuild(warehouse, [(symbol, day) for symbol in _symbols(symbols)], workers)
 
 
 def rebuild_range(
-    warehouse: Warehouse, start: date, end: date, symbols: Iterable[str] | None = None
+    warehouse: Warehouse,
+    start: date,
+    end: date,
+    symbols: Iterable[str] | None = None,
+    *,
+    workers: int | None = None,
 ) -> RebuildReport:
-    """Rebuild every day from ``start`` to ``end`` inclusive."""
+    """Rebuild every day from ``start`` to ``end`` inclusive (``workers`` as ``rebuild_day``)."""
     if end < start:
         raise ValueError(f"the range ends ({end}) before it starts ({start}); swap the dates")
     chosen = _symbols(symbols)
     days = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
-    return _rebuild(warehouse, [(symbol, day) for day in days for symbol in chosen])
+    return _rebuild(warehouse, [(symbol, day) for day in days for symbol in chosen], workers)
 
 
-def rebuild_dirty(warehouse: Warehouse) -> RebuildReport:
+def rebuild_dirty(warehouse: Warehouse, *, workers: int | None = None) -> RebuildReport:
     """Rebuild every dirty symbol-day (what the Dagster sensor calls)."""
-    return _rebuild(warehouse, dirty_days(warehouse))
+    return _rebuild(warehouse, dirty_days(warehouse), workers)
 
 
 def dirty_days(warehouse: Warehouse) -> list[tuple[str, date]]:
