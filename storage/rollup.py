@@ -20,6 +20,7 @@ by started_at. Days that are cold are left alone: the cold tier already holds th
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -73,17 +74,23 @@ def _ticks_by_hour(
     """Tick file names of the stream's hot days that are not cold, by UTC hour."""
     table = _anchor_table(stream)
     cold_days = state.of(symbol).cold_days
-    by_hour: dict[datetime, list[str]] = defaultdict(list)
+    by_prefix: dict[str, list[str]] = defaultdict(list)
     for day in hot_days(layout, table, symbol):
-        if day in cold_days:
-            continue
-        for name in tick_names(layout, table, symbol, day):
-            try:
-                instant = parse_key_stamp(name.removesuffix(".parquet"))
-            except ValueError:
-                continue
-            by_hour[utc_hour(instant)].append(name)
+        if day not in cold_days:
+            for name in tick_names(layout, table, symbol, day):
+                by_prefix[name_hour_prefix(name)].append(name)
+    # Names share their hour's prefix, so one parse per hour (not per file) finds the hour.
+    by_hour: dict[datetime, list[str]] = {}
+    for names in by_prefix.values():
+        try:
+            by_hour[utc_hour(_key_of(names[0]))] = names
+        except ValueError:
+            continue  # not a name ingest writes; never rolled up
     return by_hour
+
+
+def _key_of(name: str) -> datetime:
+    return parse_key_stamp(name.removesuffix(".parquet"))
 
 
 def due_hours(
@@ -93,7 +100,7 @@ def due_hours(
     if not ticks:
         return []
     entry = state.of(symbol)
-    newest = max(parse_key_stamp(max(names).removesuffix(".parquet")) for names in ticks.values())
+    newest = _key_of(max(max(names) for names in ticks.values()))
     horizon = newest - ROLL_LAG
     due = {
         hour
@@ -237,13 +244,12 @@ def hot_day_files(layout: Layout, table: str, symbol: str, day: date) -> list[Pa
 
 
 def _parquet_names(directory: Path) -> list[str]:
-    if not directory.is_dir():
+    try:
+        with os.scandir(directory) as entries:
+            names = [entry.name for entry in entries]
+    except FileNotFoundError:
         return []
-    return [
-        entry.name
-        for entry in directory.iterdir()
-        if entry.name.endswith(".parquet") and not entry.name.startswith(".")
-    ]
+    return [name for name in names if name.endswith(".parquet") and not name.startswith(".")]
 
 
 def _superseded_rollups(
