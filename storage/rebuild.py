@@ -16,15 +16,15 @@ them over worker processes.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from multiprocessing import get_context
 from pathlib import Path
 from typing import TypeVar
 
@@ -130,13 +130,17 @@ def _feed(
     function: Callable[[J], R],
     jobs: Sequence[J],
     pending: deque[int],
-    results: dict[int, R | BaseException],
+    results: dict[int, R],
+    failures: list[BaseException],
 ) -> None:
-    # Jobs go to the worker only once it has started, so a short batch never waits for it;
-    # a worker that cannot start leaves every job to the calling process.
-    try:
-        pool.submit(_ready).result()
-    except Exception:
+    # Jobs go to the worker only once it has started, so a batch the calling process finishes
+    # alone never waits for it; a worker that cannot start leaves every job to the caller.
+    ready = pool.submit(_ready)
+    while not ready.done():
+        if not pending:
+            return
+        wait([ready], timeout=0.05)
+    if ready.exception() is not None:
         return
     while True:
         try:
@@ -146,7 +150,7 @@ def _feed(
         try:
             results[index] = pool.submit(function, jobs[index]).result()
         except BaseException as error:
-            results[index] = error
+            failures.append(error)
             pending.clear()
             return
 
@@ -168,32 +172,31 @@ def run_day_jobs(
     if helpers < 1:
         return [function(job) for job in jobs]
     pending = deque(range(len(jobs)))
-    results: dict[int, R | BaseException] = {}
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=helpers, mp_context=context) as pool:
-        feeders = [
-            threading.Thread(target=_feed, args=(pool, function, jobs, pending, results))
-            for _ in range(helpers)
-        ]
+    results: dict[int, R] = {}
+    failures: list[BaseException] = []
+    pool = ProcessPoolExecutor(max_workers=helpers, mp_context=get_context("spawn"))
+    feeders = [
+        threading.Thread(target=_feed, args=(pool, function, jobs, pending, results, failures))
+        for _ in range(helpers)
+    ]
+    for feeder in feeders:
+        feeder.start()
+    try:
+        while True:
+            try:
+                index = pending.popleft()
+            except IndexError:
+                break
+            results[index] = function(jobs[index])
+    finally:
+        pending.clear()
         for feeder in feeders:
-            feeder.start()
-        try:
-            while True:
-                try:
-                    index = pending.popleft()
-                except IndexError:
-                    break
-                results[index] = function(jobs[index])
-        finally:
-            pending.clear()
-            for feeder in feeders:
-                feeder.join()
-            pool.shutdown(wait=True, cancel_futures=True)
-    ordered = [results[index] for index in range(len(jobs))]
-    for result in ordered:
-        if isinstance(result, BaseException):
-            raise result
-    return ordered  # type: ignore[return-value]
+            feeder.join()
+        # No job is left in flight; a worker still starting up exits on its own.
+        pool.shutdown(wait=False, cancel_futures=True)
+    if failures:
+        raise failures[0]
+    return [results[index] for index in range(len(jobs))]
 
 
 def _day_log(layout: Layout, state: TierState, symbol: str, day: date) -> pl.DataFrame:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from storage import Warehouse, dirty_days, ingest_outcomes, rebuild_day, rebuild_range
 from storage.catalog import cold_file, cold_files
-from storage.rebuild import rebuild_dirty
+from storage.rebuild import rebuild_dirty, run_day_jobs
 from tests.storage.helpers import BASE_TIME, duplicate_keys, table, tick
 
 DAY = BASE_TIME.date()
@@ -89,3 +93,24 @@ def test_a_day_without_archive_says_so(warehouse: Warehouse) -> None:
     assert len(report.missing) == 2 and not report.rebuilt
     message = report.days[0].message
     assert "no archived responses" in message and str(DAY) in message
+
+
+def _job(value: int) -> tuple[int, int]:
+    """A job for worker processes: some work, then which process did it."""
+    time.sleep(0.3)
+    if value < 0:
+        raise ValueError(f"job {value} failed")
+    return value, os.getpid()
+
+
+def test_worker_processes_share_the_jobs_and_results_keep_job_order() -> None:
+    results = run_day_jobs(_job, list(range(10)), 2, work=0)
+    assert [value for value, _ in results] == list(range(10))
+    processes = {pid for _, pid in results}
+    assert os.getpid() in processes and len(processes) == 2
+
+
+def test_a_failed_job_fails_the_whole_run() -> None:
+    # The last job is the worker's first (it takes jobs from the back), unless it starts late.
+    with pytest.raises(ValueError, match="job -1 failed"):
+        run_day_jobs(_job, [*range(9), -1], 2, work=0)
