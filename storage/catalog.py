@@ -31,7 +31,15 @@ from backquant.frames import empty_frame
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.atomic import atomic_write_parquet
 from storage.catalog_file import CatalogWrite, remove_stale_catalog_temps, write_catalog
-from storage.layout import SUMMARY_TABLES, TABLES, Layout, hour_prefix, name_hour_prefix, stream_of
+from storage.layout import (
+    SUMMARY_TABLES,
+    TABLES,
+    Layout,
+    hour_prefix,
+    name_hour_prefix,
+    rollup_name,
+    stream_of,
+)
 from storage.state import TierState
 
 VIEW_NAMES = (
@@ -162,8 +170,9 @@ def hot_files(layout: Layout, state: TierState, table: str) -> list[Path]:
             rolled = entry.rolled_on(stream, day)
             covered = {hour_prefix(hour) for hour in rolled}
             day_dir = layout.hot_day_dir(table, symbol, day)
+            hours_dir = layout.hot_hours_dir(table, symbol, day)
             ordered = [
-                (hour_prefix(hour), layout.rollup_file(table, symbol, hour, generation))
+                (hour_prefix(hour), hours_dir / rollup_name(hour, generation))
                 for hour, generation in rolled.items()
             ]
             ordered.extend(

@@ -72,6 +72,10 @@ def hour_prefix(hour: datetime) -> str:
     return key_stamp(hour)[:_HOUR_PREFIX_LENGTH]
 
 
+def rollup_name(hour: datetime, generation: str) -> str:
+    return f"{hour.astimezone(UTC):%H}.{generation}.parquet"
+
+
 def name_hour_prefix(name: str) -> str:
     """The hour prefix of a hot tick file's name (``hour_prefix`` of its key)."""
     return name[:_HOUR_PREFIX_LENGTH]
@@ -132,9 +136,8 @@ class Layout:
 
     def rollup_file(self, table: str, symbol: str, hour: datetime, generation: str) -> Path:
         """``hours/<HH>.<generation>.parquet`` in the hour's hot day directory."""
-        utc = hour.astimezone(UTC)
-        directory = self.hot_hours_dir(table, symbol, utc.date())
-        return directory / f"{utc:%H}.{generation}.parquet"
+        directory = self.hot_hours_dir(table, symbol, utc_day(hour))
+        return directory / rollup_name(hour, generation)
 
     def cold_dir(self, table: str, symbol: str) -> Path:
         return self.home / "cold" / table / check_symbol(symbol)

@@ -20,6 +20,7 @@ by started_at. Days that are cold are left alone: the cold tier already holds th
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import defaultdict
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from storage.layout import (
     key_stamp,
     name_hour_prefix,
     parse_key_stamp,
+    rollup_name,
     utc_hour,
 )
 from storage.state import HourKey, TierState
@@ -194,8 +196,14 @@ def rolled_contains(layout: Layout, state: TierState, symbol: str, computed_at: 
     return bool((keys == computed_at).any())
 
 
+@functools.lru_cache(maxsize=4096)
+def _generation_time(generation: str) -> datetime:
+    # Cached: every tick checks the age of every rolled hour's generation.
+    return parse_key_stamp(generation)
+
+
 def _generation_age_s(generation: str, now: datetime) -> float:
-    return (now - parse_key_stamp(generation)).total_seconds()
+    return (now - _generation_time(generation)).total_seconds()
 
 
 def delete_rolled_ticks(layout: Layout, state: TierState, now: datetime, grace_s: float) -> int:
@@ -261,11 +269,9 @@ def _superseded_rollups(
     now: datetime,
     grace_s: float,
 ) -> list[Path]:
-    keep = {layout.rollup_file(table, symbol, hour, name).name for hour, name in current.items()}
     directory = layout.hot_hours_dir(table, symbol, day)
+    stale = set(_parquet_names(directory)) - {
+        rollup_name(hour, name) for hour, name in current.items()
+    }
     cutoff = now.timestamp() - grace_s
-    return [
-        directory / name
-        for name in _parquet_names(directory)
-        if name not in keep and (directory / name).stat().st_mtime <= cutoff
-    ]
+    return [directory / name for name in stale if (directory / name).stat().st_mtime <= cutoff]
