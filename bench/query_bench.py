@@ -1,8 +1,10 @@
 """Research queries on the year corpus, and termstore's catalog vs a naive glob over tick files.
 
-1. On the year (bench.corpus.year_corpus): latest term structure, hourly ATM of the expiry nearest
-   30 days over the year, daily skew summary, full-scan aggregate, through ``Warehouse.sql``
-   (reused handle) and a fresh ``Warehouse.connect()`` per query for the latest view.
+1. On the year (bench.corpus.year_corpus): latest term structure, the hourly 30-day
+   constant-maturity series over the year (``constant_maturity_hourly``, with the hourly tier
+   materialised first, as the ``research_daily`` asset keeps it), the cruder hourly ATM of the
+   expiry nearest 30 days from raw rows, daily skew summary, full-scan aggregate, through
+   ``Warehouse.sql`` (reused handle) and a fresh ``Warehouse.connect()`` per latest query.
 2. Catalog vs naive on the same rows: the 7 real days of the corpus (40,320 responses) as a
    warehouse home of their own, and as what a quick script writes: one Parquet file of expiry
    rows per symbol per tick, queried with ``read_parquet('<dir>/*/*.parquet')``. A naive layout
@@ -31,6 +33,7 @@ from bench.queries import naive_latest, queries
 from storage import Warehouse, refresh_catalog
 from storage.catalog import cold_file
 from storage.layout import TABLES, Layout, key_stamp
+from storage.research.hourly_tier import materialise_months, months_of
 from storage.state import TierState, load_state, save_state
 
 COMMAND = ".venv/bin/python -m bench.query_bench"
@@ -89,8 +92,14 @@ def _naive_layout(year: YearCorpus, root: Path) -> tuple[Path, int]:
 
 def bench_year(year: YearCorpus) -> dict[str, Any]:
     warehouse = Warehouse.open(year.home)
-    sql = queries("expiries", "latest_term_structure")
-    results: dict[str, Any] = {}
+    days = sorted(load_state(warehouse.layout).of(SUPPORTED_SYMBOLS[0]).cold_days)
+    began = time.perf_counter()
+    written = materialise_months(warehouse, months_of(days[0], days[-1]))
+    materialise_s = time.perf_counter() - began
+    sql = queries("expiries", "latest_term_structure", "constant_maturity_hourly")
+    results: dict[str, Any] = {
+        "hourly_tier": {"symbol_months": len(written), "materialise_s": round(materialise_s, 2)}
+    }
     for name, statement in sql.items():
         began = time.perf_counter()
         rows = warehouse.sql(statement).height
@@ -119,6 +128,7 @@ def _fetch_all(connection: duckdb.DuckDBPyConnection, statement: str) -> None:
 def bench_naive_vs_catalog(year: YearCorpus) -> dict[str, Any]:
     root = cache_dir() / "week"
     week = _home_of_days(year, root / "home")
+    materialise_months(week, months_of(year.real_days[0], year.real_days[-1]))
     naive_dir, files = _naive_layout(year, root / "naive")
     glob_read = f"read_parquet('{naive_dir}/*/*.parquet')"
     catalog_sql = queries("expiries", "latest_term_structure")
@@ -160,7 +170,7 @@ def main() -> None:
             "hourly_30d_year_ms_below": 1000,
             "catalog_vs_naive_at_least": 50,
         },
-        "research_layer": "absent (no storage/research): hourly ATM of the nearest-30d expiry",
+        "hourly_30d_series": "hourly_cm_30d_year: interpolated constant maturity (research layer)",
     }
     path = write_results("query_bench", COMMAND, results)
     print(path.read_text())
