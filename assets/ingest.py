@@ -47,6 +47,8 @@ def build_tick_asset(*, simulated: bool) -> dg.AssetsDefinition:
         for symbol in report.symbols:
             if not symbol.ok:
                 context.log.warning(f"{symbol.symbol} not stored: {symbol.status}: {symbol.reason}")
+        if report.rollup_error:
+            context.log.warning(report.rollup_error)
         if not any(symbol.ok for symbol in report.symbols):
             raise dg.Failure(
                 description="no symbol could be stored this tick; see ingest_log for each reason",
@@ -66,6 +68,7 @@ def build_tick_asset(*, simulated: bool) -> dg.AssetsDefinition:
                 "failed": ", ".join(report.failed) or "none",
                 "duplicates_skipped": report.duplicates_skipped,
                 "quarantined": report.quarantined,
+                "hours_rolled_up": report.hours_rolled,
                 "rows_written": dg.MetadataValue.json(dict(report.rows_written)),
                 "failure_reasons": dg.MetadataValue.json(
                     {s.symbol: s.reason for s in report.symbols if not s.ok}
