@@ -47,7 +47,7 @@ from backquant.frames import (
 from backquant.validation import ParsedSummary
 from storage.archive import Archive, ArchiveRecord
 from storage.layout import Layout, utc_day
-from storage.parsing import gc_paused, parse_summary, prepare_symbol_day
+from storage.parsing import parse_summary, prepare_symbol_day
 from storage.quarantine import quarantine_body
 from storage.rebuild import (
     DayBuild,
@@ -229,22 +229,21 @@ def import_symbol_day(job: BulkJob) -> BulkDayBuild:
     layout = Layout(job.day.home)
     archived = Archive(layout).read_day(job.day.symbol, job.day.day)
     outcomes: list[BodyOutcome] = []
-    with gc_paused():
-        candidates, strays = _sort_bodies(job, archived, outcomes)
-        while True:
-            chosen = [(key, options[0]) for key, options in sorted(candidates.items())]
-            new = [
-                (ArchiveRecord(job.day.symbol, key, body.fetch, body.raw), parsed)
-                for key, (_, body, parsed) in chosen
-            ]
-            prepared = prepare_symbol_day(archived, new)
-            for index, refusal in prepared.refused.items():
-                key, (position, body, parsed) = chosen[index]
-                outcomes.append(_refused(position, body.fetch, refusal, parsed))
-                candidates[key].pop(0)
-            # A refused body's key is free again: the next body with that key gets its turn.
-            if not any(candidates[chosen[index][0]] for index in prepared.refused):
-                break
+    candidates, strays = _sort_bodies(job, archived, outcomes)
+    while True:
+        chosen = [(key, options[0]) for key, options in sorted(candidates.items())]
+        new = [
+            (ArchiveRecord(job.day.symbol, key, body.fetch, body.raw), parsed)
+            for key, (_, body, parsed) in chosen
+        ]
+        prepared = prepare_symbol_day(archived, new)
+        for index, refusal in prepared.refused.items():
+            key, (position, body, parsed) = chosen[index]
+            outcomes.append(_refused(position, body.fetch, refusal, parsed))
+            candidates[key].pop(0)
+        # A refused body's key is free again: the next body with that key gets its turn.
+        if not any(candidates[chosen[index][0]] for index in prepared.refused):
+            break
     for key, options in candidates.items():
         for rank, (position, body, parsed) in enumerate(options):
             if rank == 0:
@@ -400,13 +399,13 @@ def _report_days(
 
 
 def bulk_ingest(
-    warehouse: Warehouse, bodies: Iterable[FetchedBody], *, workers: int | None = None
+    warehouse: Warehouse, bodies: Iterable[FetchedBody], *, workers: int | None = 1
 ) -> BulkReport:
     """Validate, archive and store many fetched bodies, each symbol-day written once.
 
     Refused bodies are quarantined with their reason, keys already archived are counted as
-    duplicates, and every body gets an ingest-log row. ``workers``: processes to use (this one
-    included); by default the CPU count when the batch is big enough to repay starting them.
+    duplicates, and every body gets an ingest-log row. ``workers`` as ``rebuild.rebuild_day``
+    (more than one needs an ``if __name__ == "__main__":`` guard in a calling script).
     Raises RejectedValueError for a body fetched for an unsupported symbol (nothing is written).
     """
     started = time.perf_counter()

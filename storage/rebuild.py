@@ -111,14 +111,20 @@ def rebuild_symbol_day(job: DayJob) -> DayBuild:
     archived = Archive(layout).read_day(job.symbol, job.day)
     if not archived and not job.has_log:
         return DayBuild(job.symbol, job.day, job.generation, written=False)
-    with gc_paused():
-        prepared = prepare_symbol_day(archived)
+    prepared = prepare_symbol_day(archived)
     return write_symbol_day(layout, job, prepared, rewrite_pack=False)
 
 
 PARALLEL_MIN_RESPONSES = 2_000
 """Below this many responses, worker processes cost more than they save: one takes ~1 s to
 start (importing polars, pydantic and duckdb), while a response costs ~0.5 ms."""
+
+
+def _paused(function: Callable[[J], R], job: J) -> R:
+    """``function(job)`` without cyclic GC (see ``gc_paused``), resumed once the job's
+    temporaries are freed, so the first collection only meets the result."""
+    with gc_paused():
+        return function(job)
 
 
 def _ready() -> None:
@@ -148,7 +154,7 @@ def _feed(
         except IndexError:
             return
         try:
-            results[index] = pool.submit(function, jobs[index]).result()
+            results[index] = pool.submit(_paused, function, jobs[index]).result()
         except BaseException as error:
             failures.append(error)
             pending.clear()
@@ -160,8 +166,8 @@ def run_day_jobs(
 ) -> list[R]:
     """``function`` of every job, in job order.
 
-    With ``workers`` > 1 (by default: the CPU count when ``work``, the responses involved, is at
-    least ``PARALLEL_MIN_RESPONSES``), this process takes jobs from the front of the list while
+    With ``workers`` > 1 (None: the CPU count when ``work``, the responses involved, is at least
+    ``PARALLEL_MIN_RESPONSES``, else 1), this process takes jobs from the front of the list while
     ``workers - 1`` spawned processes take them from the back as soon as they have started.
     Jobs must be independent; results come back to this process, which alone commits them.
     """
@@ -170,7 +176,7 @@ def run_day_jobs(
         chosen = 1
     helpers = min(chosen, len(jobs)) - 1
     if helpers < 1:
-        return [function(job) for job in jobs]
+        return [_paused(function, job) for job in jobs]
     pending = deque(range(len(jobs)))
     results: dict[int, R] = {}
     failures: list[BaseException] = []
@@ -187,7 +193,7 @@ def run_day_jobs(
                 index = pending.popleft()
             except IndexError:
                 break
-            results[index] = function(jobs[index])
+            results[index] = _paused(function, jobs[index])
     finally:
         pending.clear()
         for feeder in feeders:
@@ -356,12 +362,14 @@ def rebuild_day(
     day: date,
     symbols: Iterable[str] | None = None,
     *,
-    workers: int | None = None,
+    workers: int | None = 1,
 ) -> RebuildReport:
     """Rebuild one UTC day for the given symbols (default: all four). Idempotent.
 
-    ``workers``: processes to use (this one included); by default as many as there are CPUs
-    when the days hold enough responses to repay starting them, else one."""
+    ``workers``: processes to use, this one included (see ``run_day_jobs``; None: the CPU count
+    when the days hold enough responses to repay starting the others). More than one spawns
+    processes, which import the caller's ``__main__``: a script must guard its entry point
+    with ``if __name__ == "__main__":``."""
     return _rebuild(warehouse, [(symbol, day) for symbol in _symbols(symbols)], workers)
 
 
@@ -371,7 +379,7 @@ def rebuild_range(
     end: date,
     symbols: Iterable[str] | None = None,
     *,
-    workers: int | None = None,
+    workers: int | None = 1,
 ) -> RebuildReport:
     """Rebuild every day from ``start`` to ``end`` inclusive (``workers`` as ``rebuild_day``)."""
     if end < start:
@@ -381,8 +389,9 @@ def rebuild_range(
     return _rebuild(warehouse, [(symbol, day) for day in days for symbol in chosen], workers)
 
 
-def rebuild_dirty(warehouse: Warehouse, *, workers: int | None = None) -> RebuildReport:
-    """Rebuild every dirty symbol-day (what the Dagster sensor calls)."""
+def rebuild_dirty(warehouse: Warehouse, *, workers: int | None = 1) -> RebuildReport:
+    """Rebuild every dirty symbol-day (what the Dagster sensor calls; ``workers`` as
+    ``rebuild_day``)."""
     return _rebuild(warehouse, dirty_days(warehouse), workers)
 
 

@@ -7,6 +7,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import orjson
+import polars as pl
 import pytest
 
 from storage import Warehouse, dirty_days, ingest_outcomes, rebuild_day, rebuild_range
@@ -54,6 +56,10 @@ def test_rebuild_packs_the_archive_and_can_rebuild_from_the_pack(warehouse: Ware
     archive = warehouse.home / "archive" / "BTCUSDT"
     assert (archive / f"{DAY}.pack.parquet").exists()
     assert not list(archive.rglob("*.rec.gz"))
+    # The pack's fetch metadata is exactly what a loose record holds.
+    packed = pl.read_parquet(archive / f"{DAY}.pack.parquet").get_column("fetch").to_list()
+    records = warehouse.archive.read_day("BTCUSDT", DAY)
+    assert packed == [orjson.dumps(r.fetch.to_json_dict()).decode() for r in records]
     before = table(warehouse, "expiries")
     cold_file(warehouse.layout, warehouse.state(), "expiries", "BTCUSDT", DAY).unlink()
     rebuild_day(warehouse, DAY, ["BTCUSDT"])
