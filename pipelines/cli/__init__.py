@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipelines.cli import bulk_import as _bulk_import
 from pipelines.cli import dagster_commands as _dagster_commands
 from pipelines.cli import doctor as _doctor
 from pipelines.cli import research as _research
@@ -11,7 +12,7 @@ from pipelines.cli.app import app
 
 __all__ = ["app", "main"]
 
-_COMMAND_MODULES = (_dagster_commands, _doctor, _research, _simulator, _warehouse)
+_COMMAND_MODULES = (_bulk_import, _dagster_commands, _doctor, _research, _simulator, _warehouse)
 
 
 def main() -> None:
