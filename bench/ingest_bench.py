@@ -2,10 +2,11 @@
 
 Contenders, each on the same bytes, timed end to end on a fresh directory:
 
-- ``termstore_backfill``: the bulk write path. Per body: JSON parse + contract validation
-  (``parse_expiry_summary``) and a durable archive record; then ``rebuild_day`` for the day
-  (normalise with explicit schemas, one sorted zstd file per table × symbol, archive packing,
-  catalog refresh).
+- ``termstore_backfill``: the bulk write path, ``storage.bulk.bulk_ingest``, into a fresh
+  home: JSON parse + contract validation of every body, duplicate check against the archive,
+  normalise with explicit schemas, one sorted zstd file per table × symbol-day, one durable
+  archive pack per symbol-day, one ingest-log row per body, state commit, catalog refresh.
+  Measured with worker processes (``workers=None``: one per CPU) and in one process.
 - ``termstore_live``: the per-minute path the schedule runs. One ``ingest_outcomes`` per tick of
   4 symbols (validation, quarantine checks, archive, hot files, latest file, ingest-log row,
   catalog refresh), for the first ``--live-ticks`` ticks of the day.
@@ -22,10 +23,10 @@ Writes bench/results/ingest_bench.json. dlt comes from the ``bench`` dependency 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,15 +35,15 @@ import orjson
 import polars as pl
 
 from backquant.client import FetchOutcome, FetchResult
-from backquant.frames import summary_key
 from backquant.headers import ResponseHeaders
 from backquant.symbols import SUPPORTED_SYMBOLS
 from backquant.validation import parse_expiry_summary
 from bench.common import directory_bytes, progress, timed, write_results
 from bench.corpus import DAY, FETCH_OFFSET, day_corpus, fetch_meta
-from storage import Warehouse, ingest_outcomes, rebuild_day
-from storage.archive import ArchiveRecord
+from storage import Warehouse, ingest_outcomes
+from storage.bulk import FetchedBody, bulk_ingest
 from storage.layout import TABLES
+from storage.reports import DUPLICATE, STORED
 
 COMMAND = ".venv/bin/python -m bench.ingest_bench"
 
@@ -56,29 +57,26 @@ def _ticks(bodies: list[bytes]) -> Iterator[tuple[datetime, dict[str, bytes]]]:
         yield start + timedelta(minutes=minute), dict(zip(SUPPORTED_SYMBOLS, chunk, strict=True))
 
 
-def termstore_backfill(bodies: list[bytes], home: Path) -> dict[str, Any]:
+def termstore_backfill(bodies: list[bytes], home: Path, workers: int | None) -> dict[str, Any]:
     phases: dict[str, float] = {}
+    counts: dict[str, int] = {}
 
     def run() -> None:
-        began = time.perf_counter()
         warehouse = Warehouse.open(home)
-        with progress() as bar:
-            task = bar.add_task("termstore backfill: validate + archive", total=len(bodies))
-            for at, by_symbol in _ticks(bodies):
-                for symbol, raw in by_symbol.items():
-                    parsed = parse_expiry_summary(raw)
-                    computed_at = summary_key(parsed.response, symbol)
-                    record = ArchiveRecord(symbol, computed_at, fetch_meta(symbol, at), raw)
-                    warehouse.archive.write(record)
-                bar.advance(task, len(by_symbol))
-        phases["validate_and_archive_s"] = round(time.perf_counter() - began, 3)
-        began = time.perf_counter()
-        rebuild_day(warehouse, DAY)
-        phases["rebuild_day_s"] = round(time.perf_counter() - began, 3)
+        fetched = [
+            FetchedBody(fetch_meta(symbol, at), raw)
+            for at, by_symbol in _ticks(bodies)
+            for symbol, raw in by_symbol.items()
+        ]
+        report = bulk_ingest(warehouse, fetched, workers=workers)
+        phases["bulk_ingest_s"] = round(report.seconds, 3)
+        counts.update({status: report.count(status) for status in (STORED, DUPLICATE)})
         warehouse.close()
 
     _, seconds = timed(run)
-    return {**_rates(len(bodies), seconds, home), "phases": phases}
+    if counts.get(STORED) != len(bodies):
+        raise RuntimeError(f"the backfill did not store every body: {counts}")
+    return {**_rates(len(bodies), seconds, home), "workers": workers, "phases": phases}
 
 
 def _outcome(symbol: str, at: datetime, raw: bytes) -> FetchOutcome:
@@ -168,6 +166,14 @@ def physical_limit(ndjson: Path, root: Path) -> dict[str, Any]:
     return {**_rates(frame_count(ndjson), seconds, root), "expiry_rows": rows}
 
 
+def with_load(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``action``'s results with the 1-minute load average before and after: the machine is
+    shared, so every figure carries it."""
+    before = round(os.getloadavg()[0], 2)
+    results = action()
+    return {**results, "load_average_before_after": [before, round(os.getloadavg()[0], 2)]}
+
+
 def frame_count(ndjson: Path) -> int:
     return ndjson.read_bytes().count(b"\n")
 
@@ -199,19 +205,26 @@ def main() -> None:
         root = Path(temp)
         for name in ("limit", "backfill", "live", "dlt"):
             (root / name).mkdir()
-        results["physical_limit"] = physical_limit(corpus.path, root / "limit")
-        results["termstore_backfill"] = termstore_backfill(bodies, root / "backfill")
+        results["physical_limit"] = with_load(lambda: physical_limit(corpus.path, root / "limit"))
+        results["termstore_backfill"] = with_load(
+            lambda: termstore_backfill(bodies, root / "backfill", None)
+        )
         cold = root / "backfill" / "cold"
         results["termstore_backfill"]["cold_bytes"] = {
             table: directory_bytes(cold / table) for table in TABLES
         }
-        results["termstore_live"] = termstore_live(bodies, root / "live", args.live_ticks)
+        results["termstore_backfill_one_process"] = with_load(
+            lambda: termstore_backfill(bodies, root / "backfill-one", 1)
+        )
+        results["termstore_live"] = with_load(
+            lambda: termstore_live(bodies, root / "live", args.live_ticks)
+        )
         shutil.rmtree(root / "live")
         if not args.skip_dlt:
-            results["dlt"] = dlt_pipeline(bodies, root / "dlt")
+            results["dlt"] = with_load(lambda: dlt_pipeline(bodies, root / "dlt"))
     limit = results["physical_limit"]["responses_per_s"]
     ratios: dict[str, float] = {}
-    for name in ("termstore_backfill", "termstore_live"):
+    for name in ("termstore_backfill", "termstore_backfill_one_process", "termstore_live"):
         rate = results[name]["responses_per_s"]
         ratios[f"{name}_vs_limit"] = round(rate / limit, 4)
         if "dlt" in results:

@@ -9,8 +9,8 @@ IVs above 1000 vol points, expiry tokens that are not plain tokens, a body for a
 raise ``RejectedValueError`` so the caller can quarantine the body with the reason.
 
 Why column-wise: a rebuild normalises a day (1,440 responses, ~150,000 venue rows) at once.
-Each row is appended as one plain tuple in one pass, the rows become a frame in one polars call,
-and the bounds are checked per column (``_Rule.violated``). Only when a check fails does a slow scalar
+Values are appended to plain lists in one pass, converted to polars once per column, and their
+bounds are checked per column (``_Rule.violated``). Only when a check fails does a slow scalar
 walk (``_first_rejection``) apply the same rules value by value to name the first refused field
 in document order.
 """
@@ -251,7 +251,7 @@ def _micros(instant: datetime) -> int:
     return (instant - _EPOCH) // _MICROSECOND
 
 
-_EXPIRY_ROW: Final = pl.Schema(
+_EXPIRY_LISTS: Final = pl.Schema(
     {
         "symbol": pl.String(),
         "computed_at": pl.Int64(),
@@ -265,18 +265,12 @@ _EXPIRY_ROW: Final = pl.Schema(
         "years_to_expiry": pl.Float64(),
         "dte": pl.Int32(),
         "spot_price": pl.Float64(),
-        **{rule.column: pl.Float64() for rule in _EXPIRY_RULES},
     }
 )
-"""One expiry row as ``_Batch`` collects it; times as epoch integers, cast by EXPIRIES_SCHEMA."""
-_VENUE_ROW: Final = pl.Schema(
-    {
-        "expiry_row": pl.UInt32(),
-        "venue": pl.String(),
-        **{rule.column: pl.Float64() for rule in _VENUE_RULES},
-    }
-)
+"""The expiry columns collected as lists; times as epoch integers, cast by EXPIRIES_SCHEMA."""
+
 _Calendar = tuple[str, int | None, int | None]
+"""Calendar type, expiry date in epoch days, settlement instant in epoch microseconds."""
 
 
 def _years(expiry_micros: int | None, computed_micros: int) -> float | None:
@@ -287,19 +281,26 @@ def _years(expiry_micros: int | None, computed_micros: int) -> float | None:
     return (expiry_micros - computed_micros) / 1_000_000 / SECONDS_PER_YEAR
 
 
+_Body = tuple[str, int, float | None]
+"""Symbol, computed_at in epoch microseconds, spot price: what each expiry row repeats."""
+
+
 class _Batch:
-    """Rows for a batch of responses, filled in one pass as plain tuples and turned into
-    frames once (one tuple per row is the cheapest Python work per value).
+    """Column lists for a batch of responses, filled in one pass.
 
     Times are collected as integers (epoch microseconds, epoch days) and cast once per column:
-    polars converts ints far faster than datetimes. Numeric bounds are checked per column
+    polars converts a list of ints far faster than a list of datetimes. Numeric values are
+    appended row-major and split into columns in one step; their bounds are checked per column
     afterwards (``_any_violation``).
     """
 
     def __init__(self) -> None:
         self.snapshots: list[dict[str, Any]] = []
-        self.expiry_rows: list[tuple[Any, ...]] = []
-        self.venue_rows: list[tuple[Any, ...]] = []
+        self.expiry: dict[str, list[Any]] = {name: [] for name in _EXPIRY_LISTS.names()}
+        self.values: list[float | None] = []
+        self.venue_expiry: list[int] = []
+        self.venue_names: list[str] = []
+        self.venue_values: list[float | None] = []
         self.calendars: dict[tuple[str, str | None], _Calendar] = {}
         self.safe_venues: set[str] = set()
 
@@ -309,36 +310,9 @@ class _Batch:
         rows = parsed.response.data.expiries
         if len({row.expiry for row in rows}) != len(rows):
             raise RejectedValueError("an expiry is listed twice", field_path="data.expiries")
-        symbol, spot = fetch.symbol, snapshot["spot_price"]
-        computed_micros = _micros(snapshot["computed_at"])
-        expiry_rows, venue_rows, safe_venues = self.expiry_rows, self.venue_rows, self.safe_venues
+        body = (fetch.symbol, _micros(snapshot["computed_at"]), snapshot["spot_price"])
         for position, row in enumerate(rows):
-            kind, days, expiry_micros = self._calendar(row, position)
-            index = len(expiry_rows)
-            expiry_rows.append(
-                (
-                    symbol,
-                    computed_micros,
-                    row.expiry,
-                    position,
-                    row.type,
-                    kind,
-                    row.is_anchor,
-                    days,
-                    expiry_micros,
-                    _years(expiry_micros, computed_micros),
-                    row.dte,
-                    spot,
-                    *_expiry_values(row),
-                )
-            )
-            for venue, oi in _venues(row):
-                if venue not in safe_venues:
-                    _check_venue_name(venue, f"data.expiries[{position}].by_venue")
-                    safe_venues.add(venue)
-                venue_rows.append(
-                    (index, venue, oi.call_oi, oi.put_oi, oi.total_oi, oi.notional_oi_usd)
-                )
+            self._add_row(body, position, row)
 
     def _calendar(self, row: ExpiryRow, position: int) -> _Calendar:
         key = (row.expiry, row.expiry_date)
@@ -352,6 +326,32 @@ class _Batch:
             cached = self.calendars[key] = (kind, days, micros)
         return cached
 
+    def _add_row(self, body: _Body, position: int, row: ExpiryRow) -> None:
+        symbol, computed_micros, spot = body
+        kind, days, expiry_at = self._calendar(row, position)
+        columns = self.expiry
+        expiry_index = len(columns["expiry"])
+        columns["symbol"].append(symbol)
+        columns["computed_at"].append(computed_micros)
+        columns["expiry"].append(row.expiry)
+        columns["position"].append(position)
+        columns["type"].append(row.type)
+        columns["calendar_type"].append(kind)
+        columns["is_anchor"].append(row.is_anchor)
+        columns["expiry_date"].append(days)
+        columns["expiry_at"].append(expiry_at)
+        columns["years_to_expiry"].append(_years(expiry_at, computed_micros))
+        columns["dte"].append(row.dte)
+        columns["spot_price"].append(spot)
+        self.values.extend(_expiry_values(row))
+        for venue, oi in _venues(row):
+            if venue not in self.safe_venues:
+                _check_venue_name(venue, f"data.expiries[{position}].by_venue")
+                self.safe_venues.add(venue)
+            self.venue_expiry.append(expiry_index)
+            self.venue_names.append(venue)
+            self.venue_values.extend((oi.call_oi, oi.put_oi, oi.total_oi, oi.notional_oi_usd))
+
     def frames(self) -> SummaryFrames:
         snapshots = pl.DataFrame(
             [
@@ -359,18 +359,18 @@ class _Batch:
                 for name, dtype in SNAPSHOTS_SCHEMA.items()
             ]
         )
-        rows = pl.DataFrame(self.expiry_rows, schema=_EXPIRY_ROW, orient="row")
-        expiries = rows.select(pl.col(name).cast(dtype) for name, dtype in EXPIRIES_SCHEMA.items())
-        venues = pl.DataFrame(self.venue_rows, schema=_VENUE_ROW, orient="row")
-        keys = expiries.select("symbol", "computed_at", "expiry")[venues.get_column("expiry_row")]
+        lists = pl.DataFrame(self.expiry, schema=_EXPIRY_LISTS)
+        expiries = pl.concat([lists, _split(self.values, _EXPIRY_RULES)], how="horizontal").select(
+            pl.col(name).cast(dtype) for name, dtype in EXPIRIES_SCHEMA.items()
+        )
+        keys = expiries.select("symbol", "computed_at", "expiry")
+        venues = pl.Series("venue", self.venue_names, dtype=pl.String())
         venue_oi = pl.concat(
             [
-                keys,
-                venues.select(
-                    "venue",
-                    (pl.col("venue") == UNATTRIBUTED_VENUE).alias("is_unattributed"),
-                    *(rule.column for rule in _VENUE_RULES),
-                ),
+                keys[pl.Series(self.venue_expiry, dtype=pl.UInt32())],
+                venues.to_frame(),
+                (venues == UNATTRIBUTED_VENUE).alias("is_unattributed").to_frame(),
+                _split(self.venue_values, _VENUE_RULES),
             ],
             how="horizontal",
         )
@@ -389,6 +389,15 @@ def _snapshot_column(name: str, dtype: pl.DataType, rows: list[dict[str, Any]]) 
     ]
     lists = [None if value is None else list(value) for value in distinct]
     return pl.Series(name, lists, dtype=dtype).gather(positions)
+
+
+def _split(row_major: list[float | None], rules: tuple[_Rule, ...]) -> pl.DataFrame:
+    """Values appended row by row (one per rule) as one Float64 column per rule."""
+    width = len(rules)
+    rows = pl.Series("values", row_major, dtype=pl.Float64()).reshape((-1, width))
+    return rows.to_frame().select(
+        pl.col("values").arr.get(index).alias(rule.column) for index, rule in enumerate(rules)
+    )
 
 
 _EXPIRY_CHECKS: Final = tuple(rule.violated() for rule in _EXPIRY_RULES)

@@ -168,6 +168,16 @@ def test_columns_match_the_body_and_the_calendar_functions_exactly() -> None:
             assert row["max_pain_strike"] == (pain.strike if pain else None)
 
 
+def test_time_to_expiry_is_bit_identical_for_any_microsecond_of_computed_at() -> None:
+    offsets = [0, 1, 999_999, 123_457, 500_000, 86_399_999_999]
+    instants = [BASE_TIME + timedelta(microseconds=offset) for offset in offsets]
+    items = [(parse_expiry_summary(body("BTCUSDT", instant)), _fetch()) for instant in instants]
+    frames = normalise_many(items)
+    for row in frames.expiries.iter_rows(named=True):
+        expected = years_to_expiry(row["expiry_at"], row["computed_at"])
+        assert row["years_to_expiry"] == expected
+
+
 def test_the_first_refusal_in_document_order_is_reported() -> None:
     good = (parse_expiry_summary(body("BTCUSDT", BASE_TIME)), _fetch())
     # Row 0 has an absurd value and row 1 an unsafe token: row 0 comes first.
