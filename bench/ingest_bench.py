@@ -48,7 +48,7 @@ from storage.reports import DUPLICATE, STORED
 COMMAND = ".venv/bin/python -m bench.ingest_bench"
 
 
-def _ticks(bodies: list[bytes]) -> Iterator[tuple[datetime, dict[str, bytes]]]:
+def corpus_ticks(bodies: list[bytes]) -> Iterator[tuple[datetime, dict[str, bytes]]]:
     """The corpus is tick-major: 4 consecutive bodies per minute, in SUPPORTED_SYMBOLS order."""
     width = len(SUPPORTED_SYMBOLS)
     start = datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC) + FETCH_OFFSET
@@ -65,7 +65,7 @@ def termstore_backfill(bodies: list[bytes], home: Path, workers: int | None) -> 
         warehouse = Warehouse.open(home)
         fetched = [
             FetchedBody(fetch_meta(symbol, at), raw)
-            for at, by_symbol in _ticks(bodies)
+            for at, by_symbol in corpus_ticks(bodies)
             for symbol, raw in by_symbol.items()
         ]
         report = bulk_ingest(warehouse, fetched, workers=workers)
@@ -88,7 +88,7 @@ def _outcome(symbol: str, at: datetime, raw: bytes) -> FetchOutcome:
 
 
 def termstore_live(bodies: list[bytes], home: Path, ticks: int) -> dict[str, Any]:
-    chosen = list(_ticks(bodies))[:ticks]
+    chosen = list(corpus_ticks(bodies))[:ticks]
 
     def run() -> None:
         warehouse = Warehouse.open(home)

@@ -33,9 +33,14 @@ from backquant.simulator.market import Market
 from backquant.symbols import SUPPORTED_SYMBOLS
 from backquant.validation import parse_expiry_summary
 from bench.common import repeat, summarise, timed, write_results
+from bench.corpus import DAY as CORPUS_DAY
+from bench.corpus import day_corpus
+from bench.corpus import fetch_meta as corpus_fetch_meta
+from bench.ingest_bench import corpus_ticks
 from storage import Warehouse, ingest_outcomes, rebuild_day
 from storage.archive import ArchiveRecord
 from storage.atomic import WriteBatch
+from storage.bulk import FetchedBody, bulk_ingest
 from storage.catalog import build_catalog_sql, cold_file, refresh_catalog, refresh_catalog_report
 from storage.layout import TABLES
 from storage.normalise import normalise_each
@@ -153,6 +158,31 @@ def bench_rebuild(root: Path) -> dict[str, Any]:
         "first_rebuild_from_loose_records_ms": round(from_loose * 1000, 3),
         "rebuild_again_from_pack": again,
         "load_average_before_after": [load_before, load()],
+        "four_symbols": bench_rebuild_four_symbols(root),
+    }
+
+
+def bench_rebuild_four_symbols(root: Path) -> dict[str, Any]:
+    """A whole day (the day corpus: 5,760 responses, four symbol-days) rebuilt in this process
+    and with worker processes (one per CPU, started afresh by each rebuild)."""
+    warehouse = Warehouse.open(root / "rebuild-day")
+    fetched = [
+        FetchedBody(corpus_fetch_meta(symbol, at), raw)
+        for at, by_symbol in corpus_ticks(day_corpus().bodies())
+        for symbol, raw in by_symbol.items()
+    ]
+    bulk_ingest(warehouse, fetched)
+    load_before = load()
+    one = repeat(lambda: rebuild_day(warehouse, CORPUS_DAY, workers=1), 3, warmup=0)
+    load_between = load()
+    several = repeat(lambda: rebuild_day(warehouse, CORPUS_DAY, workers=None), 3, warmup=0)
+    warehouse.close()
+    return {
+        "responses": len(fetched),
+        "one_process": one,
+        "worker_processes": several,
+        "cpus": os.cpu_count(),
+        "load_average_before_between_after": [load_before, load_between, load()],
     }
 
 
