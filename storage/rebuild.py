@@ -10,23 +10,17 @@ files.
 A bulk import (storage/bulk.py) shares every step: ``prepare_symbol_day`` turns a day's records
 in memory into sorted tables, ``write_symbol_day`` writes the cold summary files and the pack, and
 ``commit_days`` (run by the lock holder only) writes the ingest-log files and commits the state
-once for all days. Symbol-days are independent until that commit, so ``run_day_jobs`` can spread
+once for all days. Symbol-days are independent until that commit, so ``storage.day_jobs`` can spread
 them over worker processes.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, wait
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from multiprocessing import get_context
 from pathlib import Path
-from typing import TypeVar
 
 import polars as pl
 
@@ -35,8 +29,9 @@ from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.archive import Archive
 from storage.atomic import atomic_write_parquet, remove_stale_temp_files
 from storage.catalog import cold_file, refresh_catalog
+from storage.day_jobs import run_day_jobs
 from storage.layout import TABLES, Layout, key_stamp
-from storage.parsing import PreparedDay, gc_paused, prepare_symbol_day
+from storage.parsing import PreparedDay, prepare_symbol_day
 from storage.reports import NO_ARCHIVE, REBUILT, RebuildReport, SymbolDayRebuild
 from storage.rollup import hot_day_files
 from storage.state import TierState, load_state, save_state
@@ -44,8 +39,6 @@ from storage.tiers import delete_expired_hot, delete_superseded_cold, latest_key
 from storage.warehouse import Warehouse
 
 COLD_COMPRESSION_LEVEL = 6
-J = TypeVar("J")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,96 +106,6 @@ def rebuild_symbol_day(job: DayJob) -> DayBuild:
         return DayBuild(job.symbol, job.day, job.generation, written=False)
     prepared = prepare_symbol_day(archived)
     return write_symbol_day(layout, job, prepared, rewrite_pack=False)
-
-
-PARALLEL_MIN_RESPONSES = 2_000
-"""Below this many responses, worker processes cost more than they save: one takes ~1 s to
-start (importing polars, pydantic and duckdb), while a response costs ~0.5 ms."""
-
-
-def _paused(function: Callable[[J], R], job: J) -> R:
-    """``function(job)`` without cyclic GC (see ``gc_paused``), resumed once the job's
-    temporaries are freed, so the first collection only meets the result."""
-    with gc_paused():
-        return function(job)
-
-
-def _ready() -> None:
-    """Run once per worker before it is given a job: returns when the worker has started."""
-
-
-def _feed(
-    pool: ProcessPoolExecutor,
-    function: Callable[[J], R],
-    jobs: Sequence[J],
-    pending: deque[int],
-    results: dict[int, R],
-    failures: list[BaseException],
-) -> None:
-    # Jobs go to the worker only once it has started, so a batch the calling process finishes
-    # alone never waits for it; a worker that cannot start leaves every job to the caller.
-    ready = pool.submit(_ready)
-    while not ready.done():
-        if not pending:
-            return
-        wait([ready], timeout=0.05)
-    if ready.exception() is not None:
-        return
-    while True:
-        try:
-            index = pending.pop()
-        except IndexError:
-            return
-        try:
-            results[index] = pool.submit(_paused, function, jobs[index]).result()
-        except BaseException as error:
-            failures.append(error)
-            pending.clear()
-            return
-
-
-def run_day_jobs(
-    function: Callable[[J], R], jobs: Sequence[J], workers: int | None, *, work: int
-) -> list[R]:
-    """``function`` of every job, in job order.
-
-    With ``workers`` > 1 (None: the CPU count when ``work``, the responses involved, is at least
-    ``PARALLEL_MIN_RESPONSES``, else 1), this process takes jobs from the front of the list while
-    ``workers - 1`` spawned processes take them from the back as soon as they have started.
-    Jobs must be independent; results come back to this process, which alone commits them.
-    """
-    chosen = workers if workers is not None else (os.cpu_count() or 1)
-    if workers is None and work < PARALLEL_MIN_RESPONSES:
-        chosen = 1
-    helpers = min(chosen, len(jobs)) - 1
-    if helpers < 1:
-        return [_paused(function, job) for job in jobs]
-    pending = deque(range(len(jobs)))
-    results: dict[int, R] = {}
-    failures: list[BaseException] = []
-    pool = ProcessPoolExecutor(max_workers=helpers, mp_context=get_context("spawn"))
-    feeders = [
-        threading.Thread(target=_feed, args=(pool, function, jobs, pending, results, failures))
-        for _ in range(helpers)
-    ]
-    for feeder in feeders:
-        feeder.start()
-    try:
-        while True:
-            try:
-                index = pending.popleft()
-            except IndexError:
-                break
-            results[index] = _paused(function, jobs[index])
-    finally:
-        pending.clear()
-        for feeder in feeders:
-            feeder.join()
-        # No job is left in flight; a worker still starting up exits on its own.
-        pool.shutdown(wait=False, cancel_futures=True)
-    if failures:
-        raise failures[0]
-    return [results[index] for index in range(len(jobs))]
 
 
 def _day_log(layout: Layout, state: TierState, symbol: str, day: date) -> pl.DataFrame:
@@ -338,8 +241,8 @@ def _rebuild(
             for symbol, day in pairs
         ]
         remove_stale_temps(layout, pairs)
-        work = sum(warehouse.archive.count_day(symbol, day) for symbol, day in pairs)
-        builds = run_day_jobs(rebuild_symbol_day, jobs, workers, work=work)
+        sizes = [warehouse.archive.count_day(symbol, day) for symbol, day in pairs]
+        builds = run_day_jobs(rebuild_symbol_day, jobs, workers, sizes=sizes)
         commit_days(warehouse, state, builds, logs, committed_at)
         finish_writes(warehouse, state)
     days = tuple(_report(warehouse, build, logs[(build.symbol, build.day)]) for build in builds)
@@ -366,10 +269,10 @@ def rebuild_day(
 ) -> RebuildReport:
     """Rebuild one UTC day for the given symbols (default: all four). Idempotent.
 
-    ``workers``: processes to use, this one included (see ``run_day_jobs``; None: the CPU count
-    when the days hold enough responses to repay starting the others). More than one spawns
-    processes, which import the caller's ``__main__``: a script must guard its entry point
-    with ``if __name__ == "__main__":``."""
+    ``workers``: processes to use, this one included (see ``day_jobs.run_day_jobs``; None: the
+    CPU count when the days hold enough responses to repay starting the others). More than one
+    spawns processes, which import the caller's ``__main__``: a script must guard its entry
+    point with ``if __name__ == "__main__":``."""
     return _rebuild(warehouse, [(symbol, day) for symbol in _symbols(symbols)], workers)
 
 

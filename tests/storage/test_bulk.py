@@ -18,14 +18,8 @@ import pytest
 from backquant.frames import FetchMeta, RejectedValueError
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage import Warehouse, ingest_outcomes, rebuild_day
-from storage.bulk import (
-    BulkDayBuild,
-    BulkJob,
-    FetchedBody,
-    bulk_ingest,
-    hinted_day,
-    import_symbol_day,
-)
+from storage.bulk import FetchedBody, bulk_ingest
+from storage.bulk_day import BulkDayBuild, BulkJob, hinted_day, import_symbol_day
 from storage.catalog import cold_file
 from storage.rebuild import DayBuild, DayJob, rebuild_symbol_day
 from tests.storage.helpers import BASE_TIME, KEY_COLUMNS, body, duplicate_keys, outcome, table

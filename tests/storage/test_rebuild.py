@@ -13,7 +13,8 @@ import pytest
 
 from storage import Warehouse, dirty_days, ingest_outcomes, rebuild_day, rebuild_range
 from storage.catalog import cold_file, cold_files
-from storage.rebuild import rebuild_dirty, run_day_jobs
+from storage.day_jobs import run_day_jobs
+from storage.rebuild import rebuild_dirty
 from tests.storage.helpers import BASE_TIME, duplicate_keys, table, tick
 
 DAY = BASE_TIME.date()
@@ -110,13 +111,13 @@ def _job(value: int) -> tuple[int, int]:
 
 
 def test_worker_processes_share_the_jobs_and_results_keep_job_order() -> None:
-    results = run_day_jobs(_job, list(range(10)), 2, work=0)
+    results = run_day_jobs(_job, list(range(10)), 2, sizes=[1] * 10)
     assert [value for value, _ in results] == list(range(10))
     processes = {pid for _, pid in results}
     assert os.getpid() in processes and len(processes) == 2
 
 
 def test_a_failed_job_fails_the_whole_run() -> None:
-    # The last job is the worker's first (it takes jobs from the back), unless it starts late.
+    # The smallest job is the worker's first (it takes them from the back), unless it starts late.
     with pytest.raises(ValueError, match="job -1 failed"):
-        run_day_jobs(_job, [*range(9), -1], 2, work=0)
+        run_day_jobs(_job, [*range(9), -1], 2, sizes=[*range(10, 1, -1), 1])
