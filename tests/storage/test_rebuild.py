@@ -14,7 +14,7 @@ import pytest
 from storage import Warehouse, dirty_days, ingest_outcomes, rebuild_day, rebuild_range
 from storage.catalog import cold_file, cold_files
 from storage.day_jobs import run_day_jobs
-from storage.rebuild import rebuild_dirty
+from storage.rebuild import DayBuild, DayJob, rebuild_dirty, rebuild_symbol_day
 from tests.storage.helpers import BASE_TIME, duplicate_keys, table, tick
 
 DAY = BASE_TIME.date()
@@ -121,3 +121,25 @@ def test_a_failed_job_fails_the_whole_run() -> None:
     # The smallest job is the worker's first (it takes them from the back), unless it starts late.
     with pytest.raises(ValueError, match="job -1 failed"):
         run_day_jobs(_job, [*range(9), -1], 2, sizes=[*range(10, 1, -1), 1])
+
+
+def test_a_long_rebuild_commits_in_batches_so_a_failure_keeps_earlier_days(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _ingest_minutes(warehouse, 1)
+    real = rebuild_symbol_day
+
+    def failing_for_sol(job: DayJob) -> DayBuild:
+        if job.symbol == "SOLUSDT":
+            raise OSError("disk full")
+        return real(job)
+
+    monkeypatch.setattr("storage.rebuild.COMMIT_EVERY", 2)
+    monkeypatch.setattr("storage.rebuild.rebuild_symbol_day", failing_for_sol)
+    with pytest.raises(OSError, match="disk full"):
+        rebuild_day(warehouse, DAY)  # BTC, ETH in the first batch; SOL, HYPE in the second
+    state = warehouse.state()
+    assert [s for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT", "HYPEUSDT") if state.is_cold(s, DAY)] == [
+        "BTCUSDT",
+        "ETHUSDT",
+    ]
