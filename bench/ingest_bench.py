@@ -6,7 +6,7 @@ Contenders, each on the same bytes, timed end to end on a fresh directory:
   home: JSON parse + contract validation of every body, duplicate check against the archive,
   normalise with explicit schemas, one sorted zstd file per table × symbol-day, one durable
   archive pack per symbol-day, one ingest-log row per body, state commit, catalog refresh.
-  Measured with worker processes (``workers=None``: one per CPU) and in one process.
+  Measured with one process per CPU (this one included) and in one process alone.
 - ``termstore_live``: the per-minute path the schedule runs. One ``ingest_outcomes`` per tick of
   4 symbols (validation, quarantine checks, archive, hot files, latest file, ingest-log row,
   catalog refresh), for the first ``--live-ticks`` ticks of the day.
@@ -207,7 +207,7 @@ def main() -> None:
             (root / name).mkdir()
         results["physical_limit"] = with_load(lambda: physical_limit(corpus.path, root / "limit"))
         results["termstore_backfill"] = with_load(
-            lambda: termstore_backfill(bodies, root / "backfill", None)
+            lambda: termstore_backfill(bodies, root / "backfill", os.cpu_count())
         )
         cold = root / "backfill" / "cold"
         results["termstore_backfill"]["cold_bytes"] = {

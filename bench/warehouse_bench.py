@@ -164,7 +164,7 @@ def bench_rebuild(root: Path) -> dict[str, Any]:
 
 def bench_rebuild_four_symbols(root: Path) -> dict[str, Any]:
     """A whole day (the day corpus: 5,760 responses, four symbol-days) rebuilt in this process
-    and with worker processes (one per CPU, started afresh by each rebuild)."""
+    alone and with one process per CPU (workers started afresh by each rebuild)."""
     warehouse = Warehouse.open(root / "rebuild-day")
     fetched = [
         FetchedBody(corpus_fetch_meta(symbol, at), raw)
@@ -175,7 +175,9 @@ def bench_rebuild_four_symbols(root: Path) -> dict[str, Any]:
     load_before = load()
     one = repeat(lambda: rebuild_day(warehouse, CORPUS_DAY, workers=1), 3, warmup=0)
     load_between = load()
-    several = repeat(lambda: rebuild_day(warehouse, CORPUS_DAY, workers=None), 3, warmup=0)
+    several = repeat(
+        lambda: rebuild_day(warehouse, CORPUS_DAY, workers=os.cpu_count()), 3, warmup=0
+    )
     warehouse.close()
     return {
         "responses": len(fetched),

@@ -230,13 +230,12 @@ def _report_days(
 
 
 def bulk_ingest(
-    warehouse: Warehouse, bodies: Iterable[FetchedBody], *, workers: int | None = 1
+    warehouse: Warehouse, bodies: Iterable[FetchedBody], *, workers: int | None = None
 ) -> BulkReport:
     """Validate, archive and store many fetched bodies, each symbol-day written once.
 
     Refused bodies are quarantined with their reason, keys already archived are counted as
-    duplicates, and every body gets an ingest-log row. ``workers`` as ``rebuild.rebuild_day``
-    (more than one needs an ``if __name__ == "__main__":`` guard in a calling script).
+    duplicates, and every body gets an ingest-log row. ``workers`` as ``rebuild.rebuild_day``.
     Raises RejectedValueError for a body fetched for an unsupported symbol (nothing is written).
     """
     started = time.perf_counter()

@@ -3,18 +3,21 @@
 A day job (validate, normalise, write a symbol-day's cold files and archive pack) touches
 nothing another job touches, and nothing is visible until the writer commits the state, so jobs
 can run in spawned processes while this process, holding the writer lock, waits for their
-results and alone commits them. Starting a worker costs ~1 s (importing polars, pydantic and
-duckdb), so workers only take jobs once started, and only when the caller has more left.
+results and alone commits them. Starting a worker costs ~1.3 s (importing the storage package),
+so workers only take jobs once started, and only while the caller has others left.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from multiprocessing import get_context
+from types import ModuleType
 from typing import TypeVar
 
 from storage.parsing import gc_paused
@@ -23,9 +26,10 @@ J = TypeVar("J")
 R = TypeVar("R")
 
 
-PARALLEL_MIN_RESPONSES = 2_000
-"""Below this many responses, worker processes cost more than they save: one takes ~1 s to
-start (importing polars, pydantic and duckdb), while a response costs ~0.5 ms."""
+PARALLEL_MIN_RESPONSES = 8_000
+"""Below this many responses (~4 s of work in one process at ~0.5 ms each), a worker process
+saves too little: one takes ~1.3 s to start (importing the storage package: polars, pydantic,
+duckdb, httpx)."""
 
 
 def _paused(function: Callable[[J], R], job: J) -> R:
@@ -64,8 +68,23 @@ class _Pending:
         return bool(self._left)
 
 
+@contextmanager
+def _main_hidden() -> Iterator[None]:
+    """A spawned process imports the parent's ``__main__`` again, to find functions defined
+    there. Ours are importable by name, and importing a caller's script costs seconds (the
+    termstore CLI pulls in Dagster) or, unguarded, runs it again: so the worker is started with
+    a blank ``__main__`` in place."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 def _feed(
     pool: ProcessPoolExecutor,
+    ready: Future[None],
     function: Callable[[J], R],
     jobs: Sequence[J],
     pending: _Pending,
@@ -74,7 +93,6 @@ def _feed(
 ) -> None:
     # Jobs go to the worker only once it has started, so a batch the calling process finishes
     # alone never waits for it; a worker that cannot start leaves every job to the caller.
-    ready = pool.submit(_ready)
     while not ready.done():
         if not pending:
             return
@@ -98,7 +116,8 @@ def run_day_jobs(
     With ``workers`` > 1 (None: the CPU count when the jobs hold at least
     ``PARALLEL_MIN_RESPONSES`` responses, else 1), this process takes the largest jobs first
     while ``workers - 1`` spawned processes take the smallest as soon as they have started.
-    Jobs must be independent; results come back to this process, which alone commits them.
+    Jobs must be independent and ``function`` importable by name (not defined in a script's
+    ``__main__``); results come back to this process, which alone commits them.
     """
     chosen = workers if workers is not None else (os.cpu_count() or 1)
     if workers is None and sum(sizes) < PARALLEL_MIN_RESPONSES:
@@ -110,9 +129,14 @@ def run_day_jobs(
     results: dict[int, R] = {}
     failures: list[BaseException] = []
     pool = ProcessPoolExecutor(max_workers=helpers, mp_context=get_context("spawn"))
+    with _main_hidden():
+        # Each submit starts one worker process while the blank __main__ is in place.
+        readies = [pool.submit(_ready) for _ in range(helpers)]
     feeders = [
-        threading.Thread(target=_feed, args=(pool, function, jobs, pending, results, failures))
-        for _ in range(helpers)
+        threading.Thread(
+            target=_feed, args=(pool, ready, function, jobs, pending, results, failures)
+        )
+        for ready in readies
     ]
     for feeder in feeders:
         feeder.start()

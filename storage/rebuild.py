@@ -279,14 +279,13 @@ def rebuild_day(
     day: date,
     symbols: Iterable[str] | None = None,
     *,
-    workers: int | None = 1,
+    workers: int | None = None,
 ) -> RebuildReport:
     """Rebuild one UTC day for the given symbols (default: all four). Idempotent.
 
-    ``workers``: processes to use, this one included (see ``day_jobs.run_day_jobs``; None: the
-    CPU count when the days hold enough responses to repay starting the others). More than one
-    spawns processes, which import the caller's ``__main__``: a script must guard its entry
-    point with ``if __name__ == "__main__":``."""
+    ``workers``: processes to use, this one included; None (default): one per CPU when the
+    days hold enough responses to repay starting the others (``day_jobs.run_day_jobs``), else
+    just this one."""
     return _rebuild(warehouse, [(symbol, day) for symbol in _symbols(symbols)], workers)
 
 
@@ -296,7 +295,7 @@ def rebuild_range(
     end: date,
     symbols: Iterable[str] | None = None,
     *,
-    workers: int | None = 1,
+    workers: int | None = None,
 ) -> RebuildReport:
     """Rebuild every day from ``start`` to ``end`` inclusive (``workers`` as ``rebuild_day``)."""
     if end < start:
@@ -306,7 +305,7 @@ def rebuild_range(
     return _rebuild(warehouse, [(symbol, day) for day in days for symbol in chosen], workers)
 
 
-def rebuild_dirty(warehouse: Warehouse, *, workers: int | None = 1) -> RebuildReport:
+def rebuild_dirty(warehouse: Warehouse, *, workers: int | None = None) -> RebuildReport:
     """Rebuild every dirty symbol-day (what the Dagster sensor calls; ``workers`` as
     ``rebuild_day``)."""
     return _rebuild(warehouse, dirty_days(warehouse), workers)

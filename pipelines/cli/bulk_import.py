@@ -168,7 +168,7 @@ def import_bodies(
     workers: Annotated[
         int | None,
         typer.Option(
-            "--workers", min=1, help="Processes to use (default: the CPU count for big files)."
+            "--workers", min=1, help="Processes to use (default: one per CPU for big files)."
         ),
     ] = None,
     home: HomeOption = None,
