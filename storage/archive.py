@@ -123,10 +123,14 @@ class Archive:
         return sorted(path for path in day_dir.glob("*.rec.gz") if not path.name.startswith("."))
 
     def count_day(self, symbol: str, day: date) -> int:
-        """How many records a symbol-day holds, loose and packed (a key in both counts twice);
-        cheap: the pack's footer only."""
+        """Roughly how many records a symbol-day holds (a key both loose and packed counts
+        twice; an unreadable pack counts 0, reading the day says why); cheap: the pack's
+        footer only. Used to schedule work, never to decide what is stored."""
         pack = self.layout.archive_pack(symbol, day)
-        packed = pl.scan_parquet(pack).select(pl.len()).collect().item() if pack.exists() else 0
+        try:
+            packed = pl.scan_parquet(pack).select(pl.len()).collect().item()
+        except (OSError, pl.exceptions.PolarsError):
+            packed = 0
         return int(packed) + len(self.loose_files(symbol, day))
 
     def read_day(self, symbol: str, day: date) -> list[ArchiveRecord]:

@@ -18,6 +18,7 @@ import pytest
 from backquant.frames import FetchMeta, RejectedValueError
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage import Warehouse, ingest_outcomes, rebuild_day
+from storage.archive import ArchiveCorruptError
 from storage.bulk import FetchedBody, bulk_ingest
 from storage.bulk_day import BulkDayBuild, BulkJob, hinted_day, import_symbol_day
 from storage.catalog import cold_file
@@ -301,3 +302,16 @@ def test_days_written_by_a_worker_process_equal_days_written_in_process(
         assert frame.equals(before[name]), name
     alone.close()
     helped.close()
+
+
+def test_an_unreadable_pack_stops_the_import_with_its_name_and_commits_nothing(
+    warehouse: Warehouse,
+) -> None:
+    pack = warehouse.layout.archive_pack("BTCUSDT", DAY)
+    pack.parent.mkdir(parents=True)
+    pack.write_bytes(b"not parquet")
+    with pytest.raises(ArchiveCorruptError, match=str(pack)):
+        bulk_ingest(warehouse, minutes(0, 2))
+    state = warehouse.state()
+    assert not any(state.is_cold(symbol, DAY) for symbol in SUPPORTED_SYMBOLS)
+    assert pack.read_bytes() == b"not parquet"
