@@ -25,7 +25,7 @@ mutation Start($selector: ScheduleSelector!) {
   startSchedule(scheduleSelector: $selector) {
     __typename
     ... on ScheduleStateResult { scheduleState { status } }
-    ... on PythonError { message }
+    ... on Error { message }
   }
 }"""
 
@@ -50,10 +50,20 @@ class DagsterUI:
         assert "errors" not in body, body["errors"]
         return dict(body["data"])
 
-    def start_schedule(self, name: str) -> dict[str, Any]:
-        """Turn a schedule on, as the UI's toggle does; the mutation's result."""
+    def start_schedule(self, name: str, timeout_s: float = 60) -> dict[str, Any]:
+        """Turn a schedule on, as the UI's toggle does; the mutation's result.
+
+        On a loaded machine the webserver can answer before its code location has loaded, and
+        the mutation then returns an error payload (e.g. ScheduleNotFoundError): retry until it
+        succeeds, then fail with the last payload.
+        """
         selector = {**REPOSITORY, "scheduleName": name}
-        return dict(self.graphql(START_SCHEDULE, selector=selector)["startSchedule"])
+        deadline = time.monotonic() + timeout_s
+        while True:
+            result = dict(self.graphql(START_SCHEDULE, selector=selector)["startSchedule"])
+            if result["__typename"] == "ScheduleStateResult" or time.monotonic() > deadline:
+                return result
+            time.sleep(1)
 
     def logs(self) -> str:
         return "\n".join(
