@@ -6,18 +6,17 @@ chart is per expiry, so sizes are predictable for the Dagster UI and the tests.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Mapping
-from typing import Final
+from types import ModuleType
+from typing import TYPE_CHECKING, Final
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import polars as pl
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 FIGSIZE: Final[tuple[float, float]] = (12.0, 7.0)
 DPI: Final[int] = 100
@@ -25,17 +24,29 @@ PIXELS: Final[tuple[int, int]] = (int(FIGSIZE[0] * DPI), int(FIGSIZE[1] * DPI))
 """(width, height) of every PNG."""
 
 
+@functools.cache
+def _pyplot() -> ModuleType:
+    """matplotlib.pyplot on the Agg backend, imported on first use: the import takes ~1.5 s,
+    which every ``termstore`` command (all import this package) would pay otherwise."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
+
+
 def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
-    plt.close(figure)
+    _pyplot().close(figure)
     return buffer.getvalue()
 
 
 def _panels(count: int) -> tuple[Figure, list[Axes]]:
     columns = 2 if count > 1 else 1
     rows = (count + columns - 1) // columns
-    figure, axes = plt.subplots(rows, columns, figsize=FIGSIZE, squeeze=False)
+    figure, axes = _pyplot().subplots(rows, columns, figsize=FIGSIZE, squeeze=False)
     flat = [axis for row in axes for axis in row]
     for spare in flat[count:]:
         spare.set_visible(False)
@@ -77,7 +88,7 @@ def term_structure_png(curves: Mapping[str, Mapping[str, pl.DataFrame]]) -> byte
 
 def series_png(frame: pl.DataFrame, column: str, title: str, ylabel: str) -> bytes:
     """One line per symbol of ``column`` over ``computed_at``."""
-    figure, axes = plt.subplots(figsize=FIGSIZE)
+    figure, axes = _pyplot().subplots(figsize=FIGSIZE)
     drawn = False
     for (symbol,), part in frame.filter(pl.col(column).is_not_null()).group_by(
         "symbol", maintain_order=True
