@@ -45,12 +45,12 @@ from storage.quarantine import quarantine_body
 from storage.rebuild import (
     DayBuild,
     DayJob,
-    _day_log,
     commit_days,
     finish_writes,
     merge_log_rows,
     new_generation,
     remove_stale_temps,
+    stored_log_rows,
 )
 from storage.reports import DUPLICATE, STORED
 from storage.state import TierState, load_state
@@ -162,7 +162,7 @@ def _import_round(
         for position in positions
     }
     pairs = sorted(set(routes) | log_days)
-    logs = {(symbol, day): _day_log(layout, state, symbol, day) for symbol, day in pairs}
+    logs = {(symbol, day): stored_log_rows(layout, state, symbol, day) for symbol, day in pairs}
     jobs = [
         BulkJob(
             DayJob(

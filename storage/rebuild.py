@@ -108,7 +108,7 @@ def rebuild_symbol_day(job: DayJob) -> DayBuild:
     return write_symbol_day(layout, job, prepared, rewrite_pack=False)
 
 
-def _day_log(layout: Layout, state: TierState, symbol: str, day: date) -> pl.DataFrame:
+def stored_log_rows(layout: Layout, state: TierState, symbol: str, day: date) -> pl.DataFrame:
     """The day's ingest-log rows: the cold file (if the day was cold) plus every hot file
     (tick files and hourly roll-ups), each row once."""
     frames = [empty_frame("ingest_log")]
@@ -231,7 +231,7 @@ def _rebuild_batch(
 ) -> list[SymbolDayRebuild]:
     layout = warehouse.layout
     committed_at = datetime.now(UTC)
-    logs = {(symbol, day): _day_log(layout, state, symbol, day) for symbol, day in pairs}
+    logs = {(symbol, day): stored_log_rows(layout, state, symbol, day) for symbol, day in pairs}
     jobs = [
         DayJob(
             home=layout.home,
