@@ -26,7 +26,7 @@ def quarantine_body(
     """Keep ``raw`` and a JSON reason; returns the body's path. The reason is written last, so
     a reason file always has its body."""
     directory = layout.quarantine_day_dir(symbol, utc_day(received_at))
-    stem = f"{key_stamp(received_at)}-{kind}"
+    stem = _free_stem(directory, f"{key_stamp(received_at)}-{kind}", raw)
     body_path = directory / f"{stem}.body"
     atomic_write_bytes(body_path, raw)
     reason_document = {
@@ -44,3 +44,13 @@ def quarantine_body(
         directory / f"{stem}.json", orjson.dumps(reason_document, option=orjson.OPT_INDENT_2)
     )
     return body_path
+
+
+def _free_stem(directory: Path, base: str, raw: bytes) -> str:
+    """``base``, or ``base-2``, ``base-3`` …: two different bodies refused for the same reason at
+    the same instant both stay; the same body again reuses its file."""
+    candidate, number = base, 1
+    while (path := directory / f"{candidate}.body").exists() and path.read_bytes() != raw:
+        number += 1
+        candidate = f"{base}-{number}"
+    return candidate
