@@ -3,20 +3,22 @@
 - **Day corpus**: one day of 1-minute ticks × 4 symbols = 5,760 response bodies, exactly as the
   simulator serves them (``Market(seed).expiry_summary_bytes``), one body per line (NDJSON).
 - **Year corpus**: a warehouse home holding 52 weeks (364 days) of 1-minute history × 4 symbols.
-  Building every day through the real write path costs ~1.8 ms of model time per body plus
-  ~0.6 ms of rebuild per body, i.e. well over an hour on a 2-core machine, so the last
-  ``REAL_DAYS`` days go through the real path (simulator bodies → archive → ``rebuild_day``) and
-  the 51 earlier weeks are **clones** of those real days: the same cold files with every
-  timestamp, date and expiry token shifted back by whole weeks (weekdays, and so the listing
-  pattern, are preserved). Row counts, file sizes and query costs are those of a real year; the
-  values repeat weekly.
+  By default the last ``REAL_DAYS`` days go through the real write path (simulator bodies →
+  ``bulk_ingest``: validation, archive pack, cold files) and the earlier weeks are **clones** of
+  those real days: the same cold files with every timestamp, date and expiry token shifted back
+  by whole weeks (weekdays, and so the listing pattern, are preserved). Row counts, file sizes and
+  query costs are those of a real year; the values repeat weekly. The simulator's model costs
+  ~1.8 ms a body, so a year with no clones (``--real-days 364``, 2.1M bodies) takes about an
+  hour on a 2-core machine; it is built once and then kept by every benchmark.
 
-Run ``.venv/bin/python -m bench.corpus`` to build (or check) both; other benchmarks call
-``day_corpus()`` and ``year_corpus()``, which build on first use.
+Run ``.venv/bin/python -m bench.corpus [--real-days N]`` to build (or check) both; other
+benchmarks call ``day_corpus()`` and ``year_corpus()``, which build on first use.
 """
 
 from __future__ import annotations
 
+import argparse
+import itertools
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -32,15 +34,15 @@ from backquant.headers import ResponseHeaders
 from backquant.simulator import Market
 from backquant.symbols import SUPPORTED_SYMBOLS
 from bench.common import cache_dir, progress
-from storage import Warehouse, rebuild_day, refresh_catalog
-from storage.archive import ArchiveRecord
+from storage import FetchedBody, Warehouse, bulk_ingest, refresh_catalog
 from storage.atomic import atomic_write_parquet
 from storage.catalog import cold_file
 from storage.layout import SUMMARY_TABLES, TABLES
+from storage.reports import STORED
 from storage.state import load_state, save_state
 
 SEED: Final[int] = 7
-FORMAT: Final[int] = 1
+FORMAT: Final[int] = 2
 """Bump when the corpus recipe changes, so stale caches are rebuilt."""
 DAY: Final[date] = date(2026, 3, 2)
 """The day corpus: a Monday, with dailies, weeklies, monthlies and a quarterly listed."""
@@ -125,21 +127,21 @@ def day_corpus() -> DayCorpus:
 
 
 def _write_real_days(warehouse: Warehouse, days: list[date]) -> None:
-    """Simulator bodies → raw archive → ``rebuild_day``: the real backfill write path."""
+    """Simulator bodies → ``bulk_ingest``: the real backfill write path (validation, archive
+    pack, cold files), one day at a time while worker processes simulate the next days."""
     with progress() as bar, ProcessPoolExecutor(max_workers=2) as pool:
-        task = bar.add_task("year corpus: real days (simulate, archive, rebuild)", total=len(days))
+        task = bar.add_task("year corpus: real days (simulate, bulk ingest)", total=len(days))
         batches = pool.map(_day_bodies, [day.toordinal() for day in days])
         for day, bodies in zip(days, batches, strict=True):
-            index = 0
-            for minute in range(1440):
-                at = fetched_at(day, minute)
-                computed_at = at - FETCH_OFFSET
-                for symbol in SUPPORTED_SYMBOLS:
-                    fetch = fetch_meta(symbol, at)
-                    record = ArchiveRecord(symbol, computed_at, fetch, bodies[index])
-                    warehouse.archive.write(record)
-                    index += 1
-            rebuild_day(warehouse, day)
+            fetched = [
+                FetchedBody(fetch_meta(symbol, fetched_at(day, minute)), body)
+                for (minute, symbol), body in zip(
+                    itertools.product(range(1440), SUPPORTED_SYMBOLS), bodies, strict=True
+                )
+            ]
+            report = bulk_ingest(warehouse, fetched, workers=1)
+            if report.count(STORED) != len(fetched):
+                raise RuntimeError(f"{day}: not every simulator body was stored: {report.days}")
             bar.advance(task)
 
 
@@ -186,19 +188,23 @@ def _clone_weeks(warehouse: Warehouse, real_days: list[date], weeks: int) -> int
     return cloned
 
 
-def year_corpus(real_days: int = REAL_DAYS) -> YearCorpus:
-    """The cached year warehouse (built on first use: a few minutes)."""
+def year_corpus(real_days: int | None = None) -> YearCorpus:
+    """The cached year warehouse, built on first use with ``real_days`` real days (default
+    ``REAL_DAYS``: a few minutes). ``None`` accepts a cache built with any number of real days,
+    so a fully real year built once (``python -m bench.corpus --real-days 364``) is kept."""
     root = cache_dir() / "year"
     home = root / "home"
     manifest_path = root / "manifest.json"
-    wanted = {
+    wanted: dict[str, Any] = {
         "format": FORMAT,
         "seed": SEED,
         "last_day": YEAR_LAST_DAY.isoformat(),
         "weeks": YEAR_WEEKS,
-        "real_days": real_days,
     }
     manifest = _read_manifest(manifest_path)
+    if real_days is None:
+        real_days = int(manifest.get("real_days", REAL_DAYS)) if manifest else REAL_DAYS
+    wanted["real_days"] = real_days
     days = [YEAR_LAST_DAY - timedelta(days=offset) for offset in range(real_days - 1, -1, -1)]
     if manifest is None or {k: manifest.get(k) for k in wanted} != wanted:
         if root.exists():
@@ -219,9 +225,18 @@ def year_corpus(real_days: int = REAL_DAYS) -> YearCorpus:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="Build (or check) the cached corpora.")
+    parser.add_argument(
+        "--real-days",
+        type=int,
+        default=None,
+        help=f"days of the year written for real, the rest cloned (default: the cached "
+        f"corpus, else {REAL_DAYS}; {YEAR_WEEKS * 7} = no clones, about an hour here)",
+    )
+    args = parser.parse_args()
     day = day_corpus()
     print(f"day corpus: {day.responses} responses, {day.size_bytes:,} bytes at {day.path}")
-    year = year_corpus()
+    year = year_corpus(args.real_days)
     print(f"year corpus: {year.days} days at {year.home}: {year.manifest['rows']}")
 
 
