@@ -7,43 +7,17 @@ rebuild of every day must equal a clean run over the same archived responses.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import time
 from datetime import date
 from pathlib import Path
 
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage import Warehouse, rebuild_range
 from tests.reliability.sizes import sized
-from tests.storage.helpers import KEY_COLUMNS, duplicate_keys, table
-from tests.support.child_process import start_ready_child
+from tests.storage.helpers import KEY_COLUMNS, duplicate_keys, partial_snapshots, table
+from tests.support.child_process import kill_after
 
 SUMMARY = ("snapshots", "expiries", "venue_oi")
-
-
-def _partial_snapshots(warehouse: Warehouse) -> list[dict[str, object]]:
-    """Snapshots whose expiry rows are not all visible, and rows with no parent: each described."""
-    frame = warehouse.sql(
-        """
-        WITH per_key AS (
-            SELECT symbol, computed_at, count(*) AS n FROM expiries GROUP BY ALL
-        )
-        SELECT 'expiry rows != expiry_count' AS problem, s.symbol, s.computed_at,
-               s.expiry_count AS expected, coalesce(p.n, 0) AS found
-        FROM snapshots s LEFT JOIN per_key p USING (symbol, computed_at)
-        WHERE coalesce(p.n, 0) <> s.expiry_count
-        UNION ALL
-        SELECT 'expiry rows without snapshot', p.symbol, p.computed_at, 0, p.n
-        FROM per_key p ANTI JOIN snapshots s USING (symbol, computed_at)
-        UNION ALL
-        SELECT 'venue rows without expiry', v.symbol, v.computed_at, 0, count(*)
-        FROM venue_oi v ANTI JOIN expiries e USING (symbol, computed_at, expiry)
-        GROUP BY ALL
-        """
-    )
-    return frame.to_dicts()
 
 
 def _where(home: Path) -> str:
@@ -74,18 +48,13 @@ def test_sigkill_across_ingest_rebuild_and_compaction(tmp_path: Path, size: int)
     home = tmp_path / "home"
     rng = random.Random(7_000 + size)
     for kill in range(size):
-        worker = start_ready_child("tests.reliability.crash_worker", str(home), str(kill))
-        time.sleep(rng.uniform(0.05, 1.2))
-        assert worker.poll() is None, worker.communicate()[1]
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.communicate(timeout=10)
-        assert worker.returncode == -signal.SIGKILL
+        kill_after("tests.reliability.crash_worker", rng.uniform(0.05, 1.2), str(home), str(kill))
 
         warehouse = Warehouse.open(home)
         for name in KEY_COLUMNS:
             warehouse.sql(f"SELECT * FROM {name}")  # reads every listed file completely
         assert duplicate_keys(warehouse) == dict.fromkeys(KEY_COLUMNS, 0), f"kill {kill}"
-        assert _partial_snapshots(warehouse) == [], f"kill {kill}: {_where(home)}"
+        assert partial_snapshots(warehouse) == [], f"kill {kill}: {_where(home)}"
         warehouse.close()
 
     crashed = Warehouse.open(home)

@@ -77,3 +77,26 @@ def duplicate_keys(warehouse: Warehouse) -> dict[str, int]:
 def table(warehouse: Warehouse, name: str) -> Any:
     keys = ", ".join(KEY_COLUMNS[name])
     return warehouse.sql(f"SELECT * FROM {name} ORDER BY {keys}")
+
+
+def partial_snapshots(warehouse: Warehouse) -> list[dict[str, object]]:
+    """Snapshots whose expiry rows are not all visible, and rows with no parent: each described."""
+    frame = warehouse.sql(
+        """
+        WITH per_key AS (
+            SELECT symbol, computed_at, count(*) AS n FROM expiries GROUP BY ALL
+        )
+        SELECT 'expiry rows != expiry_count' AS problem, s.symbol, s.computed_at,
+               s.expiry_count AS expected, coalesce(p.n, 0) AS found
+        FROM snapshots s LEFT JOIN per_key p USING (symbol, computed_at)
+        WHERE coalesce(p.n, 0) <> s.expiry_count
+        UNION ALL
+        SELECT 'expiry rows without snapshot', p.symbol, p.computed_at, 0, p.n
+        FROM per_key p ANTI JOIN snapshots s USING (symbol, computed_at)
+        UNION ALL
+        SELECT 'venue rows without expiry', v.symbol, v.computed_at, 0, count(*)
+        FROM venue_oi v ANTI JOIN expiries e USING (symbol, computed_at, expiry)
+        GROUP BY ALL
+        """
+    )
+    return frame.to_dicts()

@@ -8,11 +8,8 @@ The child is this module: ``python -m tests.storage.test_bulk_crash HOME SEED``.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,8 +19,14 @@ from backquant.frames import FetchMeta
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage import Warehouse, rebuild_day
 from storage.bulk import FetchedBody, bulk_ingest
-from tests.storage.helpers import BASE_TIME, KEY_COLUMNS, duplicate_keys, outcome
-from tests.support.child_process import start_ready_child
+from tests.storage.helpers import (
+    BASE_TIME,
+    KEY_COLUMNS,
+    duplicate_keys,
+    outcome,
+    partial_snapshots,
+)
+from tests.support.child_process import kill_after
 
 KILLS = 10
 MINUTES = range(0, 2 * 1440, 29)
@@ -49,34 +52,15 @@ def child(home: str, seed: int) -> None:
             rebuild_day(warehouse, BASE_TIME.date() + timedelta(days=rng.randrange(3)))
 
 
-def _torn_snapshots(warehouse: Warehouse) -> int:
-    """Visible snapshots whose expiries are not all visible, or expiries without a snapshot."""
-    return int(
-        warehouse.sql(
-            "SELECT count(*) FROM (SELECT s.symbol, s.computed_at, any_value(s.expiry_count) AS n, "
-            "count(e.expiry) AS rows FROM snapshots s LEFT JOIN expiries e "
-            "USING (symbol, computed_at) GROUP BY ALL HAVING rows != n) "
-            "UNION ALL SELECT count(*) FROM expiries e ANTI JOIN snapshots s "
-            "USING (symbol, computed_at)"
-        )
-        .sum()
-        .item()
-    )
-
-
 @pytest.mark.slow
 def test_sigkill_during_bulk_imports_loses_and_doubles_nothing(tmp_path: Path) -> None:
     home = tmp_path / "home"
     rng = random.Random(7)
     for kill in range(KILLS):
-        process = start_ready_child("tests.storage.test_bulk_crash", str(home), str(kill))
-        time.sleep(rng.uniform(0.05, 1.5))
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+        kill_after("tests.storage.test_bulk_crash", rng.uniform(0.05, 1.5), str(home), str(kill))
         warehouse = Warehouse.open(home)
         assert duplicate_keys(warehouse) == dict.fromkeys(KEY_COLUMNS, 0), f"after kill {kill}"
-        assert _torn_snapshots(warehouse) == 0, f"after kill {kill}"
+        assert partial_snapshots(warehouse) == [], f"after kill {kill}"
         warehouse.close()
 
     warehouse = Warehouse.open(home)
@@ -91,7 +75,7 @@ def test_sigkill_during_bulk_imports_loses_and_doubles_nothing(tmp_path: Path) -
     stored_rows = log.filter(outcome="stored").select("symbol", "started_at")
     assert set(stored_rows.iter_rows()) == {(b.fetch.symbol, b.fetch.started_at) for b in bodies}
     assert duplicate_keys(warehouse) == dict.fromkeys(KEY_COLUMNS, 0)
-    assert _torn_snapshots(warehouse) == 0
+    assert partial_snapshots(warehouse) == []
     warehouse.close()
 
 

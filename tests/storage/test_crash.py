@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import time
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage import Warehouse, rebuild_range
 from tests.storage.helpers import KEY_COLUMNS, duplicate_keys
-from tests.support.child_process import start_ready_child
+from tests.support.child_process import kill_after
 
 KILLS = 20
 
@@ -33,12 +31,7 @@ def test_sigkill_at_random_instants_never_doubles_or_loses_a_row(tmp_path: Path)
     home = tmp_path / "home"
     rng = random.Random(20260302)
     for kill in range(KILLS):
-        child = start_ready_child("tests.storage.crash_child", str(home), str(kill))
-        time.sleep(rng.uniform(0.02, 0.6))
-        assert child.poll() is None, child.stderr.read() if child.stderr else ""
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(timeout=10)
-        assert child.returncode == -signal.SIGKILL
+        kill_after("tests.storage.crash_child", rng.uniform(0.02, 0.6), str(home), str(kill))
 
         warehouse = Warehouse.open(home)
         # The catalog a killed writer left behind opens, reads every listed file completely
