@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.common import summarise, write_results
 from storage import QueryError, Warehouse
-from tests.support.dagster_ui import running_dagster
+from tests.support.dagster_ui import running_dagster, simulated_env
 from tests.support.simulator import running_simulator
 
 COMMAND = ".venv/bin/python -m bench.schedule_bench"
@@ -38,13 +38,7 @@ def run(ticks: int, root: Path) -> dict[str, Any]:
     today = datetime.now(UTC).date()
     latencies: list[float] = []
     with running_simulator() as sim:
-        env = {
-            "BACKQUANT_API_KEY": sim.api_key,
-            "BACKQUANT_BASE_URL": sim.base_url,
-            "TERMSTORE_HOME": str(home),
-            "TERMSTORE_SIMULATED": "1",
-            "TERMSTORE_HISTORY_START": (today - timedelta(days=1)).isoformat(),
-        }
+        env = simulated_env(sim, home, today - timedelta(days=1))
         with running_dagster(root, env) as ui:
             started = ui.start_schedule("ingest_every_minute")
             if started.get("scheduleState", {}).get("status") != "RUNNING":

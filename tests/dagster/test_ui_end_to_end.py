@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from storage.warehouse import Warehouse
-from tests.support.dagster_ui import REPOSITORY, DagsterUI, running_dagster
+from tests.support.dagster_ui import REPOSITORY, DagsterUI, running_dagster, simulated_env
 from tests.support.simulator import running_simulator
 
 STOP_SCHEDULE = """
@@ -69,55 +69,46 @@ def test_schedule_ticks_land_rows_and_backfill_rebuilds_days(tmp_path: Path) -> 
     today = datetime.now(UTC).date()
     yesterday = today - timedelta(days=1)
     home = tmp_path / "warehouse"
-    with running_simulator() as sim:
-        env = {
-            "BACKQUANT_API_KEY": sim.api_key,
-            "BACKQUANT_BASE_URL": sim.base_url,
-            "TERMSTORE_HOME": str(home),
-            "TERMSTORE_SIMULATED": "1",
-            "TERMSTORE_HISTORY_START": yesterday.isoformat(),
-        }
-        with running_dagster(tmp_path, env) as ui:
-            schedule = {**REPOSITORY, "scheduleName": "ingest_every_minute"}
-            started = ui.start_schedule("ingest_every_minute")
-            assert started.get("scheduleState", {}).get("status") == "RUNNING", started
+    with (
+        running_simulator() as sim,
+        running_dagster(tmp_path, simulated_env(sim, home, yesterday)) as ui,
+    ):
+        schedule = {**REPOSITORY, "scheduleName": "ingest_every_minute"}
+        started = ui.start_schedule("ingest_every_minute")
+        assert started.get("scheduleState", {}).get("status") == "RUNNING", started
 
-            wait_for(
-                "two scheduled ingest runs",
-                ui,
-                240,
-                lambda: len(successful_runs(ui, "ingest")) >= 2,
-            )
-            state = ui.graphql(SCHEDULE_STATE, selector=schedule)["scheduleOrError"][
-                "scheduleState"
-            ]
-            ui.graphql(STOP_SCHEDULE, id=state["id"])
+        wait_for(
+            "two scheduled ingest runs",
+            ui,
+            240,
+            lambda: len(successful_runs(ui, "ingest")) >= 2,
+        )
+        state = ui.graphql(SCHEDULE_STATE, selector=schedule)["scheduleOrError"]["scheduleState"]
+        ui.graphql(STOP_SCHEDULE, id=state["id"])
 
-            ticks = Warehouse.open(home).sql(
-                "SELECT symbol, count(DISTINCT computed_at) AS n FROM snapshots GROUP BY symbol"
-            )
-            assert ticks.height == 4
-            assert min(ticks["n"]) >= 2
+        ticks = Warehouse.open(home).sql(
+            "SELECT symbol, count(DISTINCT computed_at) AS n FROM snapshots GROUP BY symbol"
+        )
+        assert ticks.height == 4
+        assert min(ticks["n"]) >= 2
 
-            launched = ui.graphql(
-                LAUNCH_BACKFILL,
-                params={
-                    "partitionNames": [yesterday.isoformat(), today.isoformat()],
-                    "assetSelection": [{"path": ["expiry_history"]}],
-                },
-            )["launchPartitionBackfill"]
-            assert launched["__typename"] == "LaunchBackfillSuccess", launched
-            backfill_id = launched["backfillId"]
+        launched = ui.graphql(
+            LAUNCH_BACKFILL,
+            params={
+                "partitionNames": [yesterday.isoformat(), today.isoformat()],
+                "assetSelection": [{"path": ["expiry_history"]}],
+            },
+        )["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        backfill_id = launched["backfillId"]
 
-            def finished() -> str | None:
-                status = ui.graphql(BACKFILL_STATUS, id=backfill_id)["partitionBackfillOrError"]
-                return (
-                    status["status"] if status["status"].startswith(("COMPLETED", "FAIL")) else None
-                )
+        def finished() -> str | None:
+            status = ui.graphql(BACKFILL_STATUS, id=backfill_id)["partitionBackfillOrError"]
+            return status["status"] if status["status"].startswith(("COMPLETED", "FAIL")) else None
 
-            final = wait_for("the backfill", ui, 240, finished)
-            assert final in {"COMPLETED", "COMPLETED_SUCCESS"}, f"{final}\n{ui.logs()}"
-            assert successful_runs(ui, "__ASSET_JOB")
+        final = wait_for("the backfill", ui, 240, finished)
+        assert final in {"COMPLETED", "COMPLETED_SUCCESS"}, f"{final}\n{ui.logs()}"
+        assert successful_runs(ui, "__ASSET_JOB")
 
     warehouse = Warehouse.open(home)
     cold = warehouse.sql(

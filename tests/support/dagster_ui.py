@@ -12,10 +12,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.support.simulator import RunningSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -28,6 +31,17 @@ mutation Start($selector: ScheduleSelector!) {
     ... on Error { message }
   }
 }"""
+
+
+def simulated_env(sim: RunningSimulator, home: Path, history_start: date) -> dict[str, str]:
+    """The code location's environment: the simulator as BackQuant, a throwaway warehouse."""
+    return {
+        "BACKQUANT_API_KEY": sim.api_key,
+        "BACKQUANT_BASE_URL": sim.base_url,
+        "TERMSTORE_HOME": str(home),
+        "TERMSTORE_SIMULATED": "1",
+        "TERMSTORE_HISTORY_START": history_start.isoformat(),
+    }
 
 
 def free_port() -> int:
