@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pydantic
+from typing_extensions import is_typeddict
 
 from backquant.errors import EnvelopeError, NotJSONError, SchemaViolationError
 from backquant.headers import ResponseHeaders
@@ -98,7 +99,7 @@ def parse_expiry_summary(
             headers=headers,
         ) from None
     warnings: list[str] = []
-    if ivs_look_like_fractions(row.atm_iv for row in response.data.expiries):
+    if ivs_look_like_fractions(row.get("atm_iv") for row in response.data.expiries):
         warnings.append(IV_AS_FRACTIONS_WARNING)
     return ParsedSummary(response=response, drift=find_drift(document), warnings=tuple(warnings))
 
@@ -142,12 +143,20 @@ class _Shape:
     """A model's field names, and the fields that hold models (how, and which model)."""
 
     known: frozenset[str]
-    children: tuple[tuple[str, str, type[ContractModel]], ...]
+    children: tuple[tuple[str, str, type], ...]
 
 
-def _held_model(annotation: object) -> tuple[str, type[ContractModel]] | None:
-    """How a field's type holds a ContractModel (itself, a list of, a dict of), if it does."""
-    if isinstance(annotation, type) and issubclass(annotation, ContractModel):
+def _is_contract_object(annotation: object) -> bool:
+    return is_typeddict(annotation) or (
+        isinstance(annotation, type) and issubclass(annotation, ContractModel)
+    )
+
+
+def _held_model(annotation: object) -> tuple[str, type] | None:
+    """How a field's type holds a contract object (a ContractModel or a TypedDict such as
+    VenueOI): itself, a list of, a dict of, if it does."""
+    if _is_contract_object(annotation):
+        assert isinstance(annotation, type)
         return _ONE, annotation
     origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is list and arguments:
@@ -161,18 +170,25 @@ def _held_model(annotation: object) -> tuple[str, type[ContractModel]] | None:
     return held[0] if held else None
 
 
+def _field_types(model: type) -> dict[str, object]:
+    if issubclass(model, ContractModel):
+        return {name: info.annotation for name, info in model.model_fields.items()}
+    return dict(typing.get_type_hints(model))  # a TypedDict
+
+
 @functools.cache
-def _shape(model: type[ContractModel]) -> _Shape:
+def _shape(model: type) -> _Shape:
+    fields = _field_types(model)
     children = []
-    for name, info in model.model_fields.items():
-        held = _held_model(info.annotation)
+    for name, annotation in fields.items():
+        held = _held_model(annotation)
         if held is not None:
             children.append((name, *held))
-    return _Shape(known=frozenset(model.model_fields), children=tuple(children))
+    return _Shape(known=frozenset(fields), children=tuple(children))
 
 
 def _collect_extra(
-    objects: list[Mapping[str, Any]], model: type[ContractModel], path: str, found: set[str]
+    objects: list[Mapping[str, Any]], model: type, path: str, found: set[str]
 ) -> None:
     """Unknown keys of every object at ``path`` (all validated as ``model``), then below."""
     shape = _shape(model)

@@ -151,6 +151,7 @@ BODY_CASES: dict[str, BodyCase] = {
         ok(_mutated(lambda d: d["data"].update(expiries={"a": 1}))), REJECTED
     ),
     "dte-as-string": BodyCase(ok(_mutated(lambda d: _row(d).update(dte="4"))), REJECTED),
+    "dte-beyond-32-bits": BodyCase(ok(_mutated(lambda d: _row(d).update(dte=2**40))), REJECTED),
     "row-without-type": BodyCase(ok(_mutated(lambda d: _row(d).pop("type"))), REJECTED),
     "nan-literal": BodyCase(ok(_raw_number("atm_iv", b"NaN")), REJECTED),
     "infinity-literal": BodyCase(ok(_raw_number("net_gex", b"Infinity")), REJECTED),

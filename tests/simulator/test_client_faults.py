@@ -145,7 +145,7 @@ def test_missing_optional_fields_are_accepted(simulator_factory):
     sim = simulator_factory(faults="BTCUSDT:drift-missing-optional")
     result = fetch(sim)
     assert result.parsed.drift == ()
-    assert all(row.max_pain is None for row in result.response.data.expiries)
+    assert all(row.get("max_pain") is None for row in result.response.data.expiries)
 
 
 @pytest.mark.parametrize(
