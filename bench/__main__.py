@@ -22,6 +22,7 @@ ROOT = BENCH_DIR.parent
 ORDER = (
     "corpus",
     "ingest_bench",
+    "day_bench",
     "query_bench",
     "tick_bench",
     "scaling_bench",
