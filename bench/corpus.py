@@ -8,8 +8,8 @@
   those real days: the same cold files with every timestamp, date and expiry token shifted back
   by whole weeks (weekdays, and so the listing pattern, are preserved). Row counts, file sizes and
   query costs are those of a real year; the values repeat weekly. The simulator's model costs
-  ~1.8 ms a body, so a year with no clones (``--real-days 364``, 2.1M bodies) takes about an
-  hour on a 2-core machine; it is built once and then kept by every benchmark.
+  ~1.8 ms a body, so a year with no clones (``--real-days 364``, 2.1M bodies) took 43 min 38 s
+  on a 2-core machine; it is built once and then kept by every benchmark.
 
 Run ``.venv/bin/python -m bench.corpus [--real-days N]`` to build (or check) both; other
 benchmarks call ``day_corpus()`` and ``year_corpus()``, which build on first use.
@@ -231,7 +231,7 @@ def main() -> None:
         type=int,
         default=None,
         help=f"days of the year written for real, the rest cloned (default: the cached "
-        f"corpus, else {REAL_DAYS}; {YEAR_WEEKS * 7} = no clones, about an hour here)",
+        f"corpus, else {REAL_DAYS}; {YEAR_WEEKS * 7} = no clones, ~45 min here)",
     )
     args = parser.parse_args()
     day = day_corpus()
