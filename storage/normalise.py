@@ -38,6 +38,7 @@ from storage.checks import (
     EXPIRY_RULES,
     VENUE_FIELDS,
     VENUE_RULES,
+    Rule,
     calendar,
     check_venue_name,
     first_rejection,
@@ -226,7 +227,8 @@ def _years_to_expiry(frame: pl.DataFrame) -> pl.Series:
     return pl.Series("years_to_expiry", years, dtype=_FLOAT, nan_to_null=True)
 
 
-def _violates(frame: pl.DataFrame, rules: tuple[Any, ...]) -> bool:
+def _violates(frame: pl.DataFrame, rules: tuple[Rule, ...]) -> bool:
+    """Whether any value breaks a rule; ``first_rejection`` then finds which, in document order."""
     return any(frame.select(rule.violated() for rule in rules).row(0))
 
 
