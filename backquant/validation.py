@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +13,9 @@ import pydantic
 from typing_extensions import is_typeddict
 
 from backquant.errors import EnvelopeError, NotJSONError, SchemaViolationError
+from backquant.exact_decoding import decode_exact
 from backquant.headers import ResponseHeaders
-from backquant.models import ContractModel, ExpirySummaryResponse, V2ErrorEnvelope
+from backquant.models import ContractModel, ExpiryRow, ExpirySummaryResponse, V2ErrorEnvelope
 from backquant.symbols import VENUES
 from backquant.units import ivs_look_like_fractions
 
@@ -62,8 +63,21 @@ def parse_expiry_summary(
     """Validate a 2xx expiry-summary body against the contract.
 
     Raises NotJSONError, EnvelopeError (not ``{success: true, data, meta}``) or
-    SchemaViolationError (with the failing field's path).
+    SchemaViolationError (with the failing field's path). A body that follows the contract
+    exactly takes the compiled fast path (``backquant.exact_decoding``), others this one.
     """
+    exact = decode_exact(raw)
+    if exact is not None:
+        rows = exact.data.expiries
+        return ParsedSummary(exact, tuple(sorted(_venue_drift(rows))), _warnings(rows))
+    return parse_with_models(raw, status=status, headers=headers)
+
+
+def parse_with_models(
+    raw: bytes, *, status: int | None = None, headers: ResponseHeaders | None = None
+) -> ParsedSummary:
+    """The reference path of ``parse_expiry_summary``: orjson, then the pydantic models. Finds
+    drift and says exactly what is wrong; every body the fast path declines comes here."""
     document = _decode(raw, status, headers)
     request_id = headers.request_id if headers else None
     if not isinstance(document, dict) or not {"data", "meta"} <= document.keys():
@@ -98,10 +112,14 @@ def parse_expiry_summary(
             request_id=response_request_id(document) or request_id,
             headers=headers,
         ) from None
-    warnings: list[str] = []
-    if ivs_look_like_fractions(row.get("atm_iv") for row in response.data.expiries):
-        warnings.append(IV_AS_FRACTIONS_WARNING)
-    return ParsedSummary(response=response, drift=find_drift(document), warnings=tuple(warnings))
+    warnings = _warnings(response.data.expiries)
+    return ParsedSummary(response=response, drift=find_drift(document), warnings=warnings)
+
+
+def _warnings(rows: list[ExpiryRow]) -> tuple[str, ...]:
+    if ivs_look_like_fractions(row.get("atm_iv") for row in rows):
+        return (IV_AS_FRACTIONS_WARNING,)
+    return ()
 
 
 def parse_error_envelope(raw: bytes) -> V2ErrorEnvelope | None:
@@ -128,11 +146,13 @@ def find_drift(document: Mapping[str, Any]) -> tuple[str, ...]:
     """
     found: set[str] = set()
     _collect_extra([document], ExpirySummaryResponse, "", found)
-    for row in document["data"]["expiries"]:
-        for venue in row.get("by_venue") or ():
-            if venue not in VENUES:
-                found.add(f"data.expiries[].by_venue.{venue}")
-    return tuple(sorted(found))
+    return tuple(sorted(found | _venue_drift(document["data"]["expiries"])))
+
+
+def _venue_drift(rows: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Paths of the venues the contract does not name (``data.expiries[].by_venue.newex``)."""
+    named: set[str] = set().union(*(row.get("by_venue") or () for row in rows))
+    return {f"data.expiries[].by_venue.{venue}" for venue in named.difference(VENUES)}
 
 
 _ONE, _LIST, _DICT = "one", "list", "dict"

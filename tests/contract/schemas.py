@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import cache
 from pathlib import Path
@@ -33,3 +34,15 @@ def errors(name: str, instance: Any) -> list[str]:
         f"{'/'.join(map(str, error.absolute_path)) or '<root>'}: {error.message}"
         for error in validator(name).iter_errors(instance)
     ]
+
+
+def closed_schema(name: str) -> dict[str, Any]:
+    """``schema_for(name)`` with no unknown fields allowed in any object that lists its
+    properties, and ``success`` required: documents an exact decoder should accept."""
+    components = copy.deepcopy(_document()["components"])
+    for schema in components["schemas"].values():
+        if "properties" in schema:
+            schema["additionalProperties"] = False
+    response = components["schemas"]["ExpirySummaryResponse"]
+    response["required"] = [*response["required"], "success"]
+    return {"$ref": f"#/components/schemas/{name}", "components": components}

@@ -6,12 +6,11 @@ anywhere in them, and checks that jsonschema and the pydantic models give the sa
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pydantic
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
@@ -22,6 +21,7 @@ from backquant.models import (
     V2Meta,
     VenueOI,
 )
+from tests.contract.mutations import CONTRACT_SETTINGS, DELETE, mutations, replaced
 from tests.contract.schemas import errors, schema_for
 from tests.support.bodies import summary_document
 
@@ -36,18 +36,6 @@ MODELS: dict[str, pydantic.TypeAdapter[Any]] = {
     }.items()
 }
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(10**6), 10**6)
-    | st.floats(allow_nan=False, allow_infinity=False, width=64)
-    | st.text(max_size=8),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
-    ),
-    max_leaves=6,
-)
-
 
 def model_accepts(name: str, instance: Any) -> bool:
     try:
@@ -55,35 +43,6 @@ def model_accepts(name: str, instance: Any) -> bool:
     except pydantic.ValidationError:
         return False
     return True
-
-
-def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += paths(value, (*prefix, index))
-    return found
-
-
-def replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
-    mutated = copy.deepcopy(document)
-    parent = mutated
-    for part in path[:-1]:
-        parent = parent[part]
-    if value is _DELETE and isinstance(parent, dict):
-        del parent[path[-1]]
-    elif value is not _DELETE:
-        parent[path[-1]] = value
-    return mutated
-
-
-_DELETE = object()
-CONTRACT_SETTINGS = settings(
-    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -102,14 +61,9 @@ def test_models_and_schema_agree_on_mutated_documents(name: str) -> None:
     @CONTRACT_SETTINGS
     @given(from_schema(schema_for(name)), st.data())
     def check(instance: Any, data: st.DataObject) -> None:
-        candidates = paths(instance)
-        if not candidates:
-            return
-        path = data.draw(st.sampled_from(candidates))
-        value = data.draw(st.just(_DELETE) | json_values)
-        mutated = replaced(instance, path, value)
+        mutated = mutations(instance, data)
         schema_accepts = errors(name, mutated) == []
-        assert model_accepts(name, mutated) is schema_accepts, (path, value, mutated)
+        assert model_accepts(name, mutated) is schema_accepts, mutated
 
     check()
 
@@ -154,7 +108,7 @@ def test_wrong_types_are_rejected_by_both(path: tuple[Any, ...], value: Any) -> 
     ],
 )
 def test_missing_required_fields_are_rejected_by_both(path: tuple[Any, ...]) -> None:
-    mutated = replaced(summary_document(), path, _DELETE)
+    mutated = replaced(summary_document(), path, DELETE)
     assert errors("ExpirySummaryResponse", mutated)
     assert not model_accepts("ExpirySummaryResponse", mutated)
 
