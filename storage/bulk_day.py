@@ -18,6 +18,7 @@ from backquant.errors import InvalidResponseError, SchemaViolationError
 from backquant.frames import FetchMeta, RejectedValueError, parse_instant, summary_key
 from backquant.validation import ParsedSummary
 from storage.archive import Archive, ArchiveRecord
+from storage.day_jobs import DayWrites
 from storage.layout import Layout, utc_day
 from storage.parsing import parse_summary, prepare_symbol_day
 from storage.rebuild import DayBuild, DayJob, write_symbol_day
@@ -149,8 +150,9 @@ def _sort_bodies(
     return candidates, strays
 
 
-def import_symbol_day(job: BulkJob) -> BulkDayBuild:
-    """Import the bodies routed to one symbol-day (runs in a worker process or in the writer)."""
+def import_symbol_day(job: BulkJob) -> BulkDayBuild | DayWrites[BulkDayBuild]:
+    """Import the bodies routed to one symbol-day (runs in a worker process or in the writer);
+    the day's file writes come back as ``DayWrites`` when there are any."""
     layout = Layout(job.day.home)
     archived = Archive(layout).read_day(job.day.symbol, job.day.day)
     outcomes: list[BodyOutcome] = []
@@ -178,7 +180,11 @@ def import_symbol_day(job: BulkJob) -> BulkDayBuild:
                 outcomes.append(_duplicate(position, key, parsed, body.fetch, False))
     if not prepared.records and not job.day.has_log:
         build = DayBuild(job.day.symbol, job.day.day, job.day.generation, written=False)
-    else:
-        added = len(prepared.records) > len(archived)
+        return BulkDayBuild(build, tuple(outcomes), tuple(strays))
+    added = len(prepared.records) > len(archived)
+
+    def write() -> BulkDayBuild:
         build = write_symbol_day(layout, job.day, prepared, rewrite_pack=added)
-    return BulkDayBuild(build, tuple(outcomes), tuple(strays))
+        return BulkDayBuild(build, tuple(outcomes), tuple(strays))
+
+    return DayWrites(write)

@@ -5,6 +5,10 @@ nothing another job touches, and nothing is visible until the writer commits the
 can run in spawned processes while this process, holding the writer lock, waits for their
 results and alone commits them. Starting a worker costs 1–1.3 s (importing the storage package),
 so workers only take jobs once started, and only while the caller has others left.
+
+A job may hand back its file writes as a ``DayWrites`` instead of a result: polars writes
+Parquet without holding the GIL, so in this process one job's writes run on a writer thread
+while the next job validates and normalises (one write in flight at a time, which bounds memory).
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from dataclasses import dataclass
 from multiprocessing import get_context
 from types import ModuleType
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from storage.parsing import gc_paused
 
@@ -32,11 +37,47 @@ saves too little: one takes 1–1.3 s to start (importing the storage package: p
 duckdb, httpx). At 5,760 responses one process and two measured the same."""
 
 
-def _paused(function: Callable[[J], R], job: J) -> R:
+@dataclass(frozen=True, slots=True)
+class DayWrites(Generic[R]):
+    """The rest of a day job, once its tables are built: writing its files, which yields the
+    job's result. ``run_day_jobs`` may run it on a writer thread."""
+
+    write: Callable[[], R]
+
+
+DayJobFunction = Callable[[J], "R | DayWrites[R]"]
+
+
+def _prepared(function: DayJobFunction[J, R], job: J) -> R | DayWrites[R]:
     """``function(job)`` without cyclic GC (see ``gc_paused``), resumed once the job's
     temporaries are freed, so the first collection only meets the result."""
     with gc_paused():
         return function(job)
+
+
+def _paused(function: DayJobFunction[J, R], job: J) -> R:
+    """The whole job here and now, writes included (a worker process, or the caller while
+    workers help)."""
+    outcome = _prepared(function, job)
+    return outcome.write() if isinstance(outcome, DayWrites) else outcome
+
+
+def _overlapped(function: DayJobFunction[J, R], jobs: Sequence[J]) -> list[R]:
+    """Every job in this process, each job's writes on a writer thread while the next job is
+    prepared; at most one write in flight."""
+    results: list[Future[R]] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="termstore-writes") as writer:
+        for job in jobs:
+            outcome = _prepared(function, job)
+            if results:
+                results[-1].result()
+            if isinstance(outcome, DayWrites):
+                results.append(writer.submit(outcome.write))
+            else:
+                done: Future[R] = Future()
+                done.set_result(outcome)
+                results.append(done)
+        return [result.result() for result in results]
 
 
 def _ready() -> None:
@@ -85,7 +126,7 @@ def _main_hidden() -> Iterator[None]:
 def _feed(
     pool: ProcessPoolExecutor,
     ready: Future[None],
-    function: Callable[[J], R],
+    function: DayJobFunction[J, R],
     jobs: Sequence[J],
     pending: _Pending,
     results: dict[int, R],
@@ -101,7 +142,8 @@ def _feed(
         return
     while (index := pending.back()) is not None:
         try:
-            results[index] = pool.submit(_paused, function, jobs[index]).result()
+            done: Future[R] = pool.submit(_paused, function, jobs[index])
+            results[index] = done.result()
         except BaseException as error:
             failures.append(error)
             pending.clear()
@@ -109,7 +151,11 @@ def _feed(
 
 
 def run_day_jobs(
-    function: Callable[[J], R], jobs: Sequence[J], workers: int | None, *, sizes: Sequence[int]
+    function: DayJobFunction[J, R],
+    jobs: Sequence[J],
+    workers: int | None,
+    *,
+    sizes: Sequence[int],
 ) -> list[R]:
     """``function`` of every job, in job order; ``sizes`` are the jobs' responses.
 
@@ -124,7 +170,7 @@ def run_day_jobs(
         chosen = 1
     helpers = min(chosen, len(jobs)) - 1
     if helpers < 1:
-        return [_paused(function, job) for job in jobs]
+        return _overlapped(function, jobs)
     pending = _Pending(sorted(range(len(jobs)), key=lambda index: -sizes[index]))
     results: dict[int, R] = {}
     failures: list[BaseException] = []

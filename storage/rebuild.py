@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -29,7 +30,7 @@ from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.archive import Archive
 from storage.atomic import atomic_write_parquet, remove_stale_temp_files
 from storage.catalog import cold_file, refresh_catalog
-from storage.day_jobs import run_day_jobs
+from storage.day_jobs import DayWrites, run_day_jobs
 from storage.layout import TABLES, Layout, key_stamp
 from storage.parsing import PreparedDay, prepare_symbol_day
 from storage.reports import NO_ARCHIVE, REBUILT, RebuildReport, SymbolDayRebuild
@@ -98,14 +99,15 @@ def write_symbol_day(
     )
 
 
-def rebuild_symbol_day(job: DayJob) -> DayBuild:
-    """Rebuild one symbol-day from its archive (runs in a worker process or in the writer)."""
+def rebuild_symbol_day(job: DayJob) -> DayBuild | DayWrites[DayBuild]:
+    """Rebuild one symbol-day from its archive (runs in a worker process or in the writer);
+    the day's file writes come back as ``DayWrites`` when there are any."""
     layout = Layout(job.home)
     archived = Archive(layout).read_day(job.symbol, job.day)
     if not archived and not job.has_log:
         return DayBuild(job.symbol, job.day, job.generation, written=False)
     prepared = prepare_symbol_day(archived)
-    return write_symbol_day(layout, job, prepared, rewrite_pack=False)
+    return DayWrites(partial(write_symbol_day, layout, job, prepared, rewrite_pack=False))
 
 
 def stored_log_rows(layout: Layout, state: TierState, symbol: str, day: date) -> pl.DataFrame:
