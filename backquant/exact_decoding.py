@@ -129,14 +129,18 @@ def decode_exact(raw: bytes) -> ExpirySummaryResponse | None:
             meta[name] = document
     data = decoded.data
     rows: list[ExpiryRow] = msgspec.to_builtins(data.expiries)
-    return ExpirySummaryResponse.model_construct(
-        success=True,
-        data=ExpirySummaryData.model_construct(
-            expiries=rows,
-            anchor_count=data.anchor_count,
-            type_counts=ExpirySummaryTypeCounts.model_construct(**_present(data.type_counts)),
-        ),
-        meta=V2Meta.model_construct(**meta),
+    # The rows are already checked, so their model is only constructed; validating the small
+    # ones again is cheaper than constructing them, and given models pydantic takes as they are.
+    return ExpirySummaryResponse.model_validate(
+        {
+            "success": True,
+            "data": ExpirySummaryData.model_construct(
+                expiries=rows,
+                anchor_count=data.anchor_count,
+                type_counts=ExpirySummaryTypeCounts.model_validate(_present(data.type_counts)),
+            ),
+            "meta": V2Meta.model_validate(meta),
+        }
     )
 
 
