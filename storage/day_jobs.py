@@ -32,9 +32,10 @@ R = TypeVar("R")
 
 
 PARALLEL_MIN_RESPONSES = 8_000
-"""Below this many responses (~2.7 s of work in one process at ~0.33 ms each), a worker process
+"""Below this many responses (~2 s of work in one process at ~0.27 ms each), a worker process
 saves too little: one takes 1–1.3 s to start (importing the storage package: polars, pydantic,
-duckdb, httpx). At 5,760 responses one process and two measured the same."""
+duckdb, httpx). At 5,760 responses one process is faster: 3,672 against 2,914 responses/s with
+two (bench/results/ingest_bench.json)."""
 
 
 @dataclass(frozen=True, slots=True)
