@@ -5,6 +5,9 @@
   catalog refresh. Also the fetch alone (``fetch_all_sync``) to split the cost.
 - Rebuild: ``rebuild_day`` of one real symbol-day of the year corpus (1,440 responses), with the
   year's catalog refreshed at the end, as the nightly job does it.
+- Rebuild range: ``rebuild_range`` of the year's last 2 and 4 real days (all symbols) in one
+  process and with a worker process per CPU, rounds interleaved: where workers start paying
+  (``storage.day_jobs.PARALLEL_MIN_RESPONSES``).
 - Bytes: cold-tier bytes per expiry row (all three summary tables, and expiries alone) and
   archive bytes per response (packed day files, and loose ``.rec.gz`` records from the ticks).
 
@@ -14,6 +17,7 @@ Run: ``.venv/bin/python -m bench.tick_bench [--ticks 120]``; writes bench/result
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from datetime import timedelta
@@ -24,7 +28,7 @@ from backquant.client import fetch_all_sync
 from backquant.symbols import SUPPORTED_SYMBOLS
 from bench.common import directory_bytes, repeat, summarise, tracked, write_results
 from bench.corpus import YearCorpus, year_corpus
-from storage import Warehouse, ingest_once, rebuild_day
+from storage import Warehouse, ingest_once, rebuild_day, rebuild_range
 from storage.catalog import cold_file
 from storage.layout import SUMMARY_TABLES, Layout
 from storage.state import load_state
@@ -79,6 +83,27 @@ def bench_rebuild(year: YearCorpus) -> dict[str, Any]:
     return results
 
 
+def bench_rebuild_range(year: YearCorpus, rounds: int = 2) -> dict[str, Any]:
+    warehouse = Warehouse.open(year.home)
+    results: dict[str, Any] = {}
+    for days in (2, 4):
+        chosen = year.real_days[-days:]
+        seconds: dict[str, list[float]] = {"one_process": [], "worker_per_cpu": []}
+        for _ in range(rounds):
+            for name, workers in (("one_process", 1), ("worker_per_cpu", os.cpu_count() or 1)):
+                started = time.perf_counter()
+                rebuild_range(warehouse, chosen[0], chosen[-1], workers=workers)
+                seconds[name].append(round(time.perf_counter() - started, 3))
+        responses = sum(
+            len(warehouse.archive.read_day(symbol, day))
+            for symbol in SUPPORTED_SYMBOLS
+            for day in chosen
+        )
+        results[f"{days}_days"] = {"responses": responses, "seconds_each_round": seconds}
+    warehouse.close()
+    return results
+
+
 def bytes_on_disk(year: YearCorpus) -> dict[str, Any]:
     layout = Layout(year.home)
     warehouse = Warehouse.open(year.home)
@@ -124,6 +149,7 @@ def main() -> None:
     results = {
         "tick_over_loopback": ticks,
         "rebuild_symbol_day": bench_rebuild(year),
+        "rebuild_range": bench_rebuild_range(year),
         "bytes": bytes_on_disk(year),
     }
     path = write_results("tick_bench", COMMAND, results)

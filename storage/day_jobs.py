@@ -31,11 +31,13 @@ J = TypeVar("J")
 R = TypeVar("R")
 
 
-PARALLEL_MIN_RESPONSES = 8_000
-"""Below this many responses (~2 s of work in one process at ~0.27 ms each), a worker process
+PARALLEL_MIN_RESPONSES = 12_000
+"""Below this many responses (~3 s of work in one process at ~0.25 ms each), a worker process
 saves too little: one takes 1–1.3 s to start (importing the storage package: polars, pydantic,
-duckdb, httpx). At 5,760 responses one process is faster: 3,672 against 2,914 responses/s with
-two (bench/results/ingest_bench.json)."""
+duckdb, httpx), while this process overlaps its writes with the next job. Measured in the year
+home (rebuild_range, 2026-11-24): 11,520 responses took 2.6–3.1 s in one process and 2.7–2.8 s
+with two; 23,040 took 5.1–5.5 s and 4.1–4.3 s. At 5,760 one process is faster (3,672 against
+2,914 responses/s in bench/results/ingest_bench.json)."""
 
 
 @dataclass(frozen=True, slots=True)
