@@ -34,9 +34,9 @@ R = TypeVar("R")
 PARALLEL_MIN_RESPONSES = 12_000
 """Below this many responses (~3 s of work in one process at ~0.25 ms each), a worker process
 saves too little: one takes 1–1.3 s to start (importing the storage package: polars, pydantic,
-duckdb, httpx), while this process overlaps its writes with the next job. Measured in the year
-home (rebuild_range, 2026-11-24): 11,520 responses took 2.6–3.1 s in one process and 2.7–2.8 s
-with two; 23,040 took 5.1–5.5 s and 4.1–4.3 s. At 5,760 one process is faster (3,672 against
+duckdb, httpx), while this process overlaps its writes with the next job. In the year home
+(``rebuild_range`` in bench/results/tick_bench.json) 11,520 responses take the same time either
+way and 23,040 are 10–20% faster with workers; at 5,760 one process is faster (3,672 against
 2,914 responses/s in bench/results/ingest_bench.json)."""
 
 
