@@ -15,7 +15,7 @@ import pytest
 
 from storage import Warehouse, dirty_days, ingest_outcomes, rebuild_day, rebuild_range
 from storage.catalog import cold_file, cold_files
-from storage.day_jobs import run_day_jobs
+from storage.day_jobs import DayWrites, run_day_jobs
 from storage.rebuild import DayBuild, DayJob, rebuild_dirty, rebuild_symbol_day
 from tests.storage.helpers import BASE_TIME, duplicate_keys, table, tick
 from tests.support.child_process import ROOT
@@ -147,6 +147,28 @@ def test_a_failed_job_in_a_worker_fails_the_whole_run(job_marks: Path) -> None:
     assert [mark.name.split("-", 1)[1] for mark in job_marks.iterdir()] == ["-1"]
 
 
+def _job_with_writes(value: int) -> int | DayWrites[int]:
+    """Even values hand back their writes (which fail for 4); odd ones finish at once."""
+    if value % 2:
+        return value
+
+    def write() -> int:
+        if value == 4:
+            raise OSError("disk full")
+        return value
+
+    return DayWrites(write)
+
+
+def test_one_process_overlaps_writes_and_keeps_job_order() -> None:
+    assert run_day_jobs(_job_with_writes, [0, 1, 2, 3, 6], 1, sizes=[1] * 5) == [0, 1, 2, 3, 6]
+
+
+def test_a_write_that_fails_on_the_writer_thread_fails_the_run() -> None:
+    with pytest.raises(OSError, match="disk full"):
+        run_day_jobs(_job_with_writes, [0, 1, 4, 5], 1, sizes=[1] * 4)
+
+
 def test_a_long_rebuild_commits_in_batches_so_a_failure_keeps_earlier_days(
     warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -176,7 +198,7 @@ from pathlib import Path
 with Path(sys.argv[1]).open("a") as runs:
     runs.write("ran\\n")
 import os
-from storage.day_jobs import run_day_jobs
+from storage.day_jobs import DayWrites, run_day_jobs
 from tests.storage.test_rebuild import MARKS_ENV, _job
 
 os.environ[MARKS_ENV + "_CALLER"] = str(os.getpid())
