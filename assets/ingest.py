@@ -69,6 +69,11 @@ def build_tick_asset(*, simulated: bool) -> dg.AssetsDefinition:
                 "duplicates_skipped": report.duplicates_skipped,
                 "quarantined": report.quarantined,
                 "hours_rolled_up": report.hours_rolled,
+                "recovered_from_killed_tick": ", ".join(
+                    f"{symbol} {computed_at.isoformat()}"
+                    for symbol, computed_at in report.recovered
+                )
+                or "none",
                 "rows_written": dg.MetadataValue.json(dict(report.rows_written)),
                 "failure_reasons": dg.MetadataValue.json(
                     {s.symbol: s.reason for s in report.symbols if not s.ok}

@@ -4,14 +4,16 @@ Per symbol, in this order: check the body (unsafe or absurd values → quarantin
 (the commit point: an archived key is never stored again), write the hot files with snapshots
 last, point the symbol's latest file at it, then write the attempt's ingest-log row. Every
 symbol is handled on its own, so one symbol's failure never touches the others. The whole tick
-holds the writer lock and ends with a catalog refresh.
+holds the writer lock and ends with a catalog refresh. Before its first archive write a tick
+journals the log rows of what it archives (``storage.tick_journal``), so a tick killed before
+its commit is completed by the next one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -26,21 +28,18 @@ from backquant.frames import (
     check_symbol,
     ingest_log_frame,
 )
-from backquant.validation import parse_expiry_summary
+from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.archive import ArchiveCorruptError, ArchiveRecord
-from storage.atomic import WriteBatch
 from storage.catalog import refresh_catalog
-from storage.layout import SUMMARY_TABLES, utc_day, utc_hour
-from storage.normalise import normalise, normalise_each
-from storage.quarantine import quarantine_body
+from storage.normalise import normalise_each
 from storage.reports import DUPLICATE, STORED, SymbolReport, TickReport
 from storage.rollup import RolledHour, delete_rolled_ticks, roll_up
 from storage.state import TierState, load_state, save_state
+from storage.tick_journal import clear_journal, read_journal, write_journal
+from storage.tick_writes import TickWrites, complete_interrupted
 from storage.tiers import (
     delete_expired_hot,
-    hot_tick_complete,
     update_latest,
-    write_hot_log,
     write_hot_tick,
 )
 from storage.warehouse import Warehouse
@@ -55,58 +54,7 @@ class TickStorageError(OSError):
 QUARANTINED_KIND = RejectedValueError.kind
 
 
-class _Tick:
-    """Counters and state shared by the symbols of one tick."""
-
-    def __init__(self, warehouse: Warehouse, state: TierState) -> None:
-        self.warehouse = warehouse
-        self.layout = warehouse.layout
-        self.state = state
-        self.rows = dict.fromkeys((*SUMMARY_TABLES, "ingest_log"), 0)
-        self.duplicates = 0
-        self.quarantined = 0
-        self.dirty: list[tuple[str, date]] = []
-        self.state_changed = False
-        self.batch = WriteBatch()
-        """Hot, latest and ingest-log files of the whole tick, committed together at its end."""
-
-    def note_write(self, symbol: str, stream: str, key: datetime) -> None:
-        """A write into a cold day makes it dirty: its cold files no longer hold everything.
-        A write into a rolled hour makes that hour dirty: its roll-up no longer does."""
-        day = utc_day(key)
-        if self.state.is_cold(symbol, day) and self.state.mark_dirty(symbol, day):
-            self.dirty.append((symbol, day))
-            self.state_changed = True
-        if self.state.mark_hour_dirty(symbol, (stream, utc_hour(key))):
-            self.state_changed = True
-
-    def quarantine(
-        self,
-        symbol: str,
-        at: datetime,
-        raw: bytes,
-        kind: str,
-        reason: str,
-        field_path: str | None,
-        status: int | None,
-        request_id: str | None,
-    ) -> str:
-        self.quarantined += 1
-        path = quarantine_body(
-            self.layout,
-            symbol=symbol,
-            received_at=at,
-            raw=raw,
-            kind=kind,
-            reason=reason,
-            field_path=field_path,
-            http_status=status,
-            request_id=request_id,
-        )
-        return str(path)
-
-
-def _failed(tick: _Tick, outcome: FetchOutcome) -> SymbolReport:
+def _failed(tick: TickWrites, outcome: FetchOutcome) -> SymbolReport:
     error = outcome.error
     assert error is not None
     quarantine_file = None
@@ -155,17 +103,10 @@ def _normalise_tick(outcomes: list[FetchOutcome]) -> dict[str, SummaryFrames | R
     return {symbol: result for (symbol, _), result in zip(fetched, results, strict=True)}
 
 
-def _succeeded(
-    tick: _Tick,
-    outcome: FetchOutcome,
-    result: FetchResult,
-    normalised: SummaryFrames | RejectedValueError,
-) -> SymbolReport:
-    symbol = outcome.symbol
-    fetch = _fetch_meta(symbol, result)
+def _stored_report(outcome: FetchOutcome, result: FetchResult) -> SymbolReport:
     meta = result.response.meta
-    base = SymbolReport(
-        symbol=symbol,
+    return SymbolReport(
+        symbol=outcome.symbol,
         status=STORED,
         started_at=outcome.started_at,
         latency_s=result.latency_s,
@@ -178,6 +119,39 @@ def _succeeded(
         expiry_count=len(result.response.data.expiries),
         spot=meta.spot_price,
     )
+
+
+def _to_archive(
+    tick: TickWrites,
+    outcomes: list[FetchOutcome],
+    normalised: Mapping[str, SummaryFrames | RejectedValueError],
+) -> dict[str, IngestLogEntry]:
+    """By symbol, the log row of each response this tick will archive (accepted, its key not
+    archived yet): what the journal records before the first archive write."""
+    planned = {}
+    for outcome in outcomes:
+        frames = normalised.get(outcome.symbol)
+        if outcome.result is None or not isinstance(frames, SummaryFrames):
+            continue
+        if outcome.symbol not in SUPPORTED_SYMBOLS:
+            continue
+        computed_at = frames.snapshots.item(0, "computed_at")
+        if not tick.warehouse.archive.contains(outcome.symbol, computed_at):
+            report = replace(_stored_report(outcome, outcome.result), computed_at=computed_at)
+            planned[outcome.symbol] = _log_entry(outcome, report)
+    return planned
+
+
+def _succeeded(
+    tick: TickWrites,
+    outcome: FetchOutcome,
+    result: FetchResult,
+    normalised: SummaryFrames | RejectedValueError,
+    archiving: bool,
+) -> SymbolReport:
+    symbol = outcome.symbol
+    fetch = _fetch_meta(symbol, result)
+    base = _stored_report(outcome, result)
     if isinstance(normalised, RejectedValueError):
         error = normalised
         reason = f"rejected before storing: {error}"
@@ -194,10 +168,9 @@ def _succeeded(
         return replace(base, status=error.kind, reason=reason, quarantine_file=path)
     frames = normalised
     computed_at = frames.snapshots.item(0, "computed_at")
-    archive = tick.warehouse.archive
-    if archive.contains(symbol, computed_at):
+    if not archiving:
         tick.duplicates += 1
-        _complete_crashed_tick(tick, symbol, computed_at)
+        tick.complete_snapshot(symbol, computed_at)
         return replace(
             base,
             status=DUPLICATE,
@@ -205,7 +178,7 @@ def _succeeded(
             reason=f"computed_at {computed_at.isoformat()} is already archived; "
             "BackQuant had not refreshed the summary yet",
         )
-    archive.write(ArchiveRecord(symbol, computed_at, fetch, result.raw))
+    tick.warehouse.archive.write(ArchiveRecord(symbol, computed_at, fetch, result.raw))
     tick.note_write(symbol, "summary", computed_at)
     write_hot_tick(tick.layout, symbol, computed_at, frames, tick.batch)
     for table, frame in frames.as_tables().items():
@@ -214,26 +187,11 @@ def _succeeded(
     return replace(base, computed_at=computed_at)
 
 
-def _complete_crashed_tick(tick: _Tick, symbol: str, computed_at: datetime) -> None:
-    """An archived key without its hot snapshot file means a writer died mid-tick: redo the hot
-    files from the archived record, which yields the same bytes the first attempt would have."""
-    if tick.state.is_cold(symbol, utc_day(computed_at)):
-        return
-    if hot_tick_complete(tick.layout, tick.state, symbol, computed_at):
-        return
-    record = tick.warehouse.archive.read(symbol, computed_at)
-    if record is None:
-        return
-    frames = normalise(parse_expiry_summary(record.raw), record.fetch)
-    tick.note_write(symbol, "summary", computed_at)
-    write_hot_tick(tick.layout, symbol, computed_at, frames, tick.batch)
-    update_latest(tick.layout, symbol, computed_at, frames.expiries, tick.batch)
-
-
 def _ingest_symbol(
-    tick: _Tick,
+    tick: TickWrites,
     outcome: FetchOutcome,
     normalised: Mapping[str, SummaryFrames | RejectedValueError],
+    planned: Mapping[str, IngestLogEntry],
 ) -> SymbolReport:
     try:
         check_symbol(outcome.symbol)
@@ -250,7 +208,13 @@ def _ingest_symbol(
         if outcome.result is None:
             report = _failed(tick, outcome)
         else:
-            report = _succeeded(tick, outcome, outcome.result, normalised[outcome.symbol])
+            report = _succeeded(
+                tick,
+                outcome,
+                outcome.result,
+                normalised[outcome.symbol],
+                archiving=outcome.symbol in planned,
+            )
     except (OSError, ArchiveCorruptError) as error:
         tick.batch.discard(since=staged)
         report = SymbolReport(
@@ -265,8 +229,8 @@ def _ingest_symbol(
     return report
 
 
-def _log_attempt(tick: _Tick, outcome: FetchOutcome, report: SymbolReport) -> None:
-    entry = IngestLogEntry(
+def _log_entry(outcome: FetchOutcome, report: SymbolReport) -> IngestLogEntry:
+    return IngestLogEntry(
         symbol=outcome.symbol,
         started_at=outcome.started_at,
         finished_at=outcome.finished_at,
@@ -278,26 +242,36 @@ def _log_attempt(tick: _Tick, outcome: FetchOutcome, report: SymbolReport) -> No
         computed_at=report.computed_at,
         quarantine_file=report.quarantine_file,
     )
-    tick.note_write(outcome.symbol, "log", outcome.started_at)
-    write_hot_log(
-        tick.layout, outcome.symbol, outcome.started_at, ingest_log_frame([entry]), tick.batch
-    )
-    tick.rows["ingest_log"] += 1
+
+
+def _log_attempt(tick: TickWrites, outcome: FetchOutcome, report: SymbolReport) -> None:
+    tick.stage_log_row(outcome.symbol, ingest_log_frame([_log_entry(outcome, report)]))
 
 
 def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) -> TickReport:
     """Store one tick's fetch outcomes; returns what happened to each symbol."""
     started_at = datetime.now(UTC)
     with warehouse.lock():
-        tick = _Tick(warehouse, load_state(warehouse.layout))
+        layout = warehouse.layout
+        tick = TickWrites(warehouse, load_state(layout))
         try:
+            journal = read_journal(layout)
+            recovered = () if journal is None else complete_interrupted(tick, journal)
             ordered = [outcome for _, outcome in sorted(outcomes.items())]
             normalised = _normalise_tick(ordered)
-            reports = tuple(_ingest_symbol(tick, outcome, normalised) for outcome in ordered)
+            planned = _to_archive(tick, ordered, normalised)
+            if planned:
+                rows = ingest_log_frame(planned.values())
+                write_journal(layout, rows if journal is None else pl.concat([journal, rows]))
+            reports = tuple(
+                _ingest_symbol(tick, outcome, normalised, planned) for outcome in ordered
+            )
             # Dirty marks go first: a crash after the commit must leave them in place.
             if tick.state_changed:
-                save_state(warehouse.layout, tick.state)
+                save_state(layout, tick.state)
             tick.batch.commit()
+            if journal is not None or planned:
+                clear_journal(layout)
         except OSError as error:
             tick.batch.discard()
             raise TickStorageError(
@@ -320,6 +294,7 @@ def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) 
         dirty_marked=tuple(tick.dirty),
         hours_rolled=len(rolled),
         rollup_error=rollup_error,
+        recovered=recovered,
     )
 
 

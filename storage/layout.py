@@ -13,6 +13,7 @@
       schema/<table>.parquet                          zero-row files that fix each view's schema
       state/tiers.json                                cold days, watermark, dirty days per symbol
       state/writer.lock                               held by the single writer (ingest, rebuild)
+      state/tick-journal.parquet                      log rows of a tick not yet committed
       warehouse.duckdb                                the catalog: views only
 
 Symbols are checked against the supported list before they become a path component, and keys
@@ -102,6 +103,10 @@ class Layout:
     @property
     def lock_file(self) -> Path:
         return self.state_dir / "writer.lock"
+
+    @property
+    def tick_journal(self) -> Path:
+        return self.state_dir / "tick-journal.parquet"
 
     def schema_file(self, table: str) -> Path:
         return self.home / "schema" / f"{table}.parquet"

@@ -77,6 +77,9 @@ class TickReport:
     """Hot hours rolled up into one file per table at the end of the tick."""
     rollup_error: str | None = None
     """Why the roll-up failed (the tick's data is stored regardless)."""
+    recovered: tuple[tuple[str, datetime], ...] = ()
+    """(symbol, computed_at) of responses a killed tick had archived but not committed, which
+    this tick completed (hot files, log row, dirty mark): see ``storage.tick_journal``."""
 
     @property
     def stored(self) -> tuple[str, ...]:
@@ -103,6 +106,7 @@ class TickReport:
             "dirty_marked": [[symbol, day.isoformat()] for symbol, day in self.dirty_marked],
             "hours_rolled": self.hours_rolled,
             "rollup_error": self.rollup_error,
+            "recovered": [[symbol, at.isoformat()] for symbol, at in self.recovered],
         }
 
     def table_rows(self) -> list[dict[str, str]]:

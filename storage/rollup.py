@@ -42,6 +42,7 @@ from storage.layout import (
     name_hour_prefix,
     parse_key_stamp,
     rollup_name,
+    stream_of,
     utc_hour,
 )
 from storage.state import HourKey, TierState
@@ -185,15 +186,23 @@ def roll_up(layout: Layout, state: TierState, now: datetime | None = None) -> li
     return rolled
 
 
-def rolled_contains(layout: Layout, state: TierState, symbol: str, computed_at: datetime) -> bool:
-    """True when the summary roll-up of ``computed_at``'s hour holds that snapshot."""
-    key: HourKey = ("summary", utc_hour(computed_at))
+_ROLLED_KEY: Final = {"snapshots": "computed_at", "ingest_log": "started_at"}
+"""The column each stream's key instant is in: a snapshot's computed_at, an attempt's start."""
+
+
+def rolled_contains(
+    layout: Layout, state: TierState, symbol: str, table: str, instant: datetime
+) -> bool:
+    """True when the roll-up of ``instant``'s hour holds it: a snapshot (``snapshots``, by
+    computed_at) or a fetch attempt (``ingest_log``, by started_at)."""
+    key: HourKey = (stream_of(table), utc_hour(instant))
     generation = state.of(symbol).rolled_hours.get(key)
     if generation is None:
         return False
-    path = layout.rollup_file("snapshots", symbol, key[1], generation)
-    keys = pl.read_parquet(path, columns=["computed_at"]).get_column("computed_at")
-    return bool((keys == computed_at).any())
+    path = layout.rollup_file(table, symbol, key[1], generation)
+    column = _ROLLED_KEY[table]
+    keys = pl.read_parquet(path, columns=[column]).get_column(column)
+    return bool((keys == instant).any())
 
 
 @functools.lru_cache(maxsize=4096)

@@ -12,7 +12,7 @@ from backquant.frames import SummaryFrames
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.atomic import WriteBatch, atomic_write_parquet, fsync_dir, unlink_durably
 from storage.catalog import cold_file, hot_days, latest_file
-from storage.layout import TABLES, Layout, parse_key_stamp
+from storage.layout import TABLES, Layout, parse_key_stamp, utc_day
 from storage.rollup import rolled_contains
 from storage.state import TierState
 
@@ -40,7 +40,22 @@ def hot_tick_complete(layout: Layout, state: TierState, symbol: str, computed_at
     """True when the tick's snapshot is in the hot tier: its own file or its hour's roll-up."""
     if layout.hot_file("snapshots", symbol, computed_at).exists():
         return True
-    return rolled_contains(layout, state, symbol, computed_at)
+    return rolled_contains(layout, state, symbol, "snapshots", computed_at)
+
+
+def attempt_logged(layout: Layout, state: TierState, symbol: str, started_at: datetime) -> bool:
+    """True when the fetch attempt's ingest-log row is stored: its hot file, its hour's
+    roll-up, or its day's cold file."""
+    if layout.hot_file("ingest_log", symbol, started_at).exists():
+        return True
+    if rolled_contains(layout, state, symbol, "ingest_log", started_at):
+        return True
+    day = utc_day(started_at)
+    cold = cold_file(layout, state, "ingest_log", symbol, day)
+    if not state.is_cold(symbol, day) or not cold.exists():
+        return False
+    started = pl.read_parquet(cold, columns=["started_at"]).get_column("started_at")
+    return bool((started == started_at).any())
 
 
 def write_hot_log(

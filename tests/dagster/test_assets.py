@@ -67,6 +67,7 @@ def test_tick_stores_four_symbols_and_every_check_passes(
     metadata = result.asset_materializations_for_node(TICK_ASSET)[0].metadata
     assert sorted(str(metadata["stored"].value).split(", ")) == sorted(SUPPORTED_SYMBOLS)
     assert metadata["failed"].value == "none"
+    assert metadata["recovered_from_killed_tick"].value == "none"
     assert "SIMULATED" in str(metadata["data_source"].value)
     assert "| BTCUSDT | stored |" in str(metadata["symbols"].value)
     checks = checks_by_name(result)

@@ -1,20 +1,30 @@
 """Crash consistency: SIGKILL a writer at random instants across ingest, rebuild and compaction.
 
 After every kill the catalog must open, every listed file must read completely, no key may show
-twice and no snapshot may be partial (its expiry rows all there, no orphan rows). At the end a
-rebuild of every day must equal a clean run over the same archived responses.
+twice and no snapshot may be partial (its expiry rows all there, no orphan rows). At the end,
+after one more tick (it completes a tick killed before its commit), a rebuild of every day must
+equal a clean run over the same archived responses, and each archived response must have exactly
+one ``stored`` ingest-log row.
 """
 
 from __future__ import annotations
 
 import random
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from backquant.symbols import SUPPORTED_SYMBOLS
-from storage import Warehouse, rebuild_range
+from storage import Warehouse, ingest_outcomes, rebuild_range
+from tests.reliability.crash_worker import DAYS
 from tests.reliability.sizes import sized
-from tests.storage.helpers import KEY_COLUMNS, duplicate_keys, partial_snapshots, table
+from tests.storage.helpers import (
+    BASE_TIME,
+    KEY_COLUMNS,
+    duplicate_keys,
+    partial_snapshots,
+    table,
+    tick,
+)
 from tests.support.child_process import kill_after
 
 SUMMARY = ("snapshots", "expiries", "venue_oi")
@@ -58,6 +68,9 @@ def test_sigkill_across_ingest_rebuild_and_compaction(tmp_path: Path, size: int)
         warehouse.close()
 
     crashed = Warehouse.open(home)
+    # The next tick completes a tick killed between its archive writes and its commit.
+    final_tick = BASE_TIME + timedelta(days=DAYS)
+    ingest_outcomes(crashed, tick(final_tick, started_at=final_tick + timedelta(seconds=5)))
     days = _archive_days(crashed)
     assert days, "the workers archived nothing; the kill window is too short"
     rebuild_range(crashed, days[0], days[-1])
@@ -70,5 +83,17 @@ def test_sigkill_across_ingest_rebuild_and_compaction(tmp_path: Path, size: int)
         len(crashed.archive.read_day(s, d)) for s in SUPPORTED_SYMBOLS for d in days
     )
     assert not crashed.sql("SELECT * FROM ingest_log WHERE outcome = 'storage_error'").height
+    # Every archived response has exactly one `stored` log row: the attempt that stored it.
+    stored = crashed.sql(
+        "SELECT symbol, computed_at, count(*) AS rows FROM ingest_log "
+        "WHERE outcome = 'stored' GROUP BY symbol, computed_at"
+    )
+    assert stored["rows"].max() == 1
+    assert set(stored.select("symbol", "computed_at").iter_rows()) == {
+        (record.symbol, record.computed_at)
+        for s in SUPPORTED_SYMBOLS
+        for d in days
+        for record in crashed.archive.read_day(s, d)
+    }
     crashed.close()
     clean.close()
