@@ -103,18 +103,21 @@ def complete_interrupted(
     """Finish what a killed tick left, for each response its journal lists and it archived:
     the hot files, a cold day's dirty mark (its rebuild reads the archive), and the log row
     exactly as that tick would have written it. A response it did not archive was never
-    stored: its next fetch is a new attempt. Returns (symbol, computed_at) of each completed."""
+    stored: its next fetch is a new attempt. Returns (symbol, computed_at) of each response
+    that needed anything (a tick killed after its commit left a journal of complete ones)."""
     completed = []
     for index, (symbol, computed_at, started_at) in enumerate(
         journal.select("symbol", "computed_at", "started_at").iter_rows()
     ):
         if not tick.warehouse.archive.contains(symbol, computed_at):
             continue
+        staged, dirty = len(tick.batch), len(tick.dirty)
         if tick.state.is_cold(symbol, utc_day(computed_at)):
             tick.note_write(symbol, "summary", computed_at)
         else:
             tick.complete_snapshot(symbol, computed_at)
         if not attempt_logged(tick.layout, tick.state, symbol, started_at):
             tick.stage_log_row(symbol, journal.slice(index, 1))
-        completed.append((symbol, computed_at))
+        if len(tick.batch) > staged or len(tick.dirty) > dirty:
+            completed.append((symbol, computed_at))
     return tuple(completed)
