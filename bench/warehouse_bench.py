@@ -45,6 +45,7 @@ from storage.catalog import build_catalog_sql, cold_file, refresh_catalog, refre
 from storage.layout import TABLES
 from storage.normalise import normalise_each
 from storage.state import load_state, save_state
+from storage.tick_journal import clear_journal, write_journal
 from storage.tiers import update_latest, write_hot_log, write_hot_tick
 
 START = datetime(2025, 3, 3, 0, 0, 30, tzinfo=UTC)
@@ -78,11 +79,20 @@ def outcome(symbol: str, at: datetime) -> FetchOutcome:
 
 
 def normalise_and_write(warehouse: Warehouse, outcomes: dict[str, FetchOutcome]) -> None:
-    """What a tick does per symbol, without the lock, state and catalog: normalise, archive,
-    then hot files, latest file and ingest-log row committed as one batch (as storage.ingest)."""
+    """What a tick does per symbol, without the lock, state and catalog: normalise, journal the
+    log rows, archive, then hot files, latest file and ingest-log row committed as one batch,
+    and the journal removed (as storage.ingest)."""
     layout = warehouse.layout
+    normalised = zip(outcomes.items(), normalise_tick(outcomes), strict=True)
+    entries = [
+        IngestLogEntry(
+            symbol, fetched.started_at, fetched.finished_at, "stored", None, 200, None, 1, None
+        )
+        for symbol, fetched in outcomes.items()
+    ]
+    write_journal(layout, ingest_log_frame(entries))
     batch = WriteBatch()
-    for (symbol, fetched), frames in zip(outcomes.items(), normalise_tick(outcomes), strict=True):
+    for ((symbol, fetched), frames), entry in zip(normalised, entries, strict=True):
         result = fetched.result
         assert result is not None and isinstance(frames, SummaryFrames)
         fetch = fetch_meta(symbol, result.started_at - timedelta(seconds=3))
@@ -90,11 +100,9 @@ def normalise_and_write(warehouse: Warehouse, outcomes: dict[str, FetchOutcome])
         warehouse.archive.write(ArchiveRecord(symbol, computed_at, fetch, result.raw))
         write_hot_tick(layout, symbol, computed_at, frames, batch)
         update_latest(layout, symbol, computed_at, frames.expiries, batch)
-        entry = IngestLogEntry(
-            symbol, fetched.started_at, fetched.finished_at, "stored", None, 200, None, 1, None
-        )
         write_hot_log(layout, symbol, fetched.started_at, ingest_log_frame([entry]), batch)
     batch.commit()
+    clear_journal(layout)
 
 
 def normalise_tick(outcomes: dict[str, FetchOutcome]) -> list[SummaryFrames | RejectedValueError]:
