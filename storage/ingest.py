@@ -277,7 +277,8 @@ def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) 
             raise TickStorageError(
                 f"could not write this tick's hot files under {warehouse.home} ({error}). "
                 "Every stored response is already in the archive: free disk space or fix "
-                "permissions, then run `termstore rebuild` for today to make them visible"
+                "permissions, and the next tick makes them visible and logs them (its report "
+                "lists them as recovered)"
             ) from error
         rolled, rollup_error = _roll_up(warehouse, tick.state)
         refresh_catalog(warehouse.layout, tick.state)

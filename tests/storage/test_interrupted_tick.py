@@ -19,6 +19,8 @@ import pytest
 
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage import Warehouse, dirty_days, ingest_outcomes, rebuild_day, rebuild_dirty
+from storage.atomic import WriteBatch
+from storage.ingest import TickStorageError
 from storage.tick_journal import JournalCorruptError
 from tests.storage.helpers import BASE_TIME, KEY_COLUMNS, duplicate_keys, tick
 from tests.support.child_process import ROOT
@@ -201,3 +203,25 @@ def test_a_journal_it_cannot_read_stops_the_tick_with_what_to_do(warehouse: Ware
     assert str(warehouse.layout.tick_journal) in message
     assert "Move it aside" in message and "termstore rebuild" in message
     assert not warehouse.archive.contains("BTCUSDT", T1)  # nothing half-done
+
+
+def test_a_tick_whose_commit_fails_is_completed_by_the_next(
+    warehouse: Warehouse, clean: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(batch: WriteBatch) -> None:
+        batch.discard()
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(WriteBatch, "commit", disk_full)
+        with pytest.raises(TickStorageError, match="the next tick makes them visible"):
+            _tick(warehouse, T1)
+    assert _snapshot_keys(warehouse) == set()
+
+    report = _tick(warehouse, T2)
+
+    assert sorted(report.recovered) == sorted(_keys(T1))
+    _tick(clean, T1)
+    _tick(clean, T2)
+    assert _snapshot_keys(warehouse) == _keys(T1, T2)
+    assert _log(warehouse).equals(_log(clean))
