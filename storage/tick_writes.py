@@ -3,11 +3,15 @@ tick that was killed before its commit (see ``storage.tick_journal``)."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, datetime
 
 import polars as pl
 
+from backquant.errors import InvalidResponseError
+from backquant.frames import RejectedValueError
 from backquant.validation import parse_expiry_summary
+from storage.archive import ArchiveCorruptError
 from storage.atomic import WriteBatch
 from storage.layout import SUMMARY_TABLES, utc_day, utc_hour
 from storage.normalise import normalise
@@ -115,7 +119,11 @@ def complete_interrupted(
         if tick.state.is_cold(symbol, utc_day(computed_at)):
             tick.note_write(symbol, "summary", computed_at)
         else:
-            tick.complete_snapshot(symbol, computed_at)
+            # Today's code may refuse the archived record or fail to read it: it stays in the
+            # archive and the day's rebuild reports it; the ticks go on, and the attempt is
+            # still logged below.
+            with contextlib.suppress(InvalidResponseError, RejectedValueError, ArchiveCorruptError):
+                tick.complete_snapshot(symbol, computed_at)
         if not attempt_logged(tick.layout, tick.state, symbol, started_at):
             tick.stage_log_row(symbol, journal.slice(index, 1))
         if len(tick.batch) > staged or len(tick.dirty) > dirty:

@@ -225,3 +225,21 @@ def test_a_tick_whose_commit_fails_is_completed_by_the_next(
     _tick(clean, T2)
     assert _snapshot_keys(warehouse) == _keys(T1, T2)
     assert _log(warehouse).equals(_log(clean))
+
+
+def test_an_archived_record_it_cannot_read_does_not_stop_later_ticks(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    _killed_tick(home, "commit", T1)
+    crashed = Warehouse.open(home)
+    damaged = crashed.layout.archive_record("BTCUSDT", T1)
+    damaged.write_bytes(b"not gzip")
+
+    report = _tick(crashed, T2)
+
+    assert sorted(report.stored) == sorted(SUPPORTED_SYMBOLS)
+    assert sorted(report.recovered) == sorted(_keys(T1))
+    # The other three are complete; the damaged one is logged and left to the day's rebuild.
+    assert _snapshot_keys(crashed) == _keys(T1, T2) - {("BTCUSDT", T1)}
+    stored = crashed.sql("SELECT symbol, computed_at FROM ingest_log WHERE outcome = 'stored'")
+    assert set(stored.iter_rows()) == _keys(T1, T2)
+    assert not crashed.layout.tick_journal.exists()
