@@ -15,7 +15,10 @@ from backquant.config import ClientConfig
 from backquant.errors import ConfigError
 from pipelines.cli.app import app, console, err_console, print_rows
 from storage import QueryError, Warehouse, ingest_once, rebuild_day, rebuild_range
+from storage.ingest import TickStorageError
 from storage.locking import WriterBusyError
+from storage.state import StateCorruptError
+from storage.tick_journal import JournalCorruptError
 
 HomeOption = Annotated[
     Path | None,
@@ -61,7 +64,8 @@ def ingest(
     warehouse = _open(home)
     try:
         report = ingest_once(warehouse, config)
-    except WriterBusyError as exc:
+    except (WriterBusyError, TickStorageError, StateCorruptError, JournalCorruptError) as exc:
+        # Each says what happened and what to do; a traceback would bury that.
         err_console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
     print_rows(f"Ingest tick → {warehouse.home}", report.table_rows())

@@ -27,6 +27,7 @@ from backquant.symbols import SUPPORTED_SYMBOLS
 from storage import Warehouse, ingest_once
 from tests.support.bodies import error_body, summary_document
 from tests.support.scripted_server import Reply, ScriptedBackQuant
+from tests.support.simulator import SIM_START, running_simulator
 
 KEY = "bq_live_CANARYbadinput0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +92,31 @@ def test_cli_ingest_without_a_key_explains_what_to_set(tmp_path: Path) -> None:
     assert done.returncode != 0
     output = done.stdout + done.stderr
     assert "BACKQUANT_API_KEY" in output
+    assert "Traceback" not in output
+
+
+def test_cli_ingest_with_an_unreadable_tick_journal_says_what_to_do(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    Warehouse.open(home).close()
+    (home / "state" / "tick-journal.parquet").write_bytes(b"not parquet")
+    with running_simulator(frozen_at=SIM_START) as sim:
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "termstore"), "ingest", "--once"],
+            env={
+                **os.environ,
+                "BACKQUANT_API_KEY": sim.api_key,
+                "BACKQUANT_BASE_URL": sim.base_url,
+                "TERMSTORE_HOME": str(home),
+            },
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1
+    output = "".join((done.stdout + done.stderr).split())  # rich wraps long paths anywhere
+    assert "tick-journal.parquetcannotberead" in output
+    assert "Moveitaside" in output
     assert "Traceback" not in output
 
 
