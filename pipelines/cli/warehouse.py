@@ -36,7 +36,7 @@ class OutputFormat(StrEnum):
 def _open(home: Path | None) -> Warehouse:
     try:
         return Warehouse.open(home)
-    except (OSError, WriterBusyError) as exc:
+    except (OSError, WriterBusyError, StateCorruptError) as exc:
         err_console.print(f"[red]cannot open the warehouse:[/] {exc}")
         raise typer.Exit(2) from None
 
@@ -104,7 +104,7 @@ def rebuild(
             report = rebuild_day(warehouse, days[0], symbol or None)
         else:
             report = rebuild_range(warehouse, days[0], days[1], symbol or None)
-    except (ValueError, WriterBusyError) as exc:
+    except (ValueError, WriterBusyError, StateCorruptError) as exc:
         err_console.print(f"[red]cannot rebuild:[/] {exc}")
         raise typer.Exit(2) from None
     print_rows(f"Rebuild ({report.seconds:.2f} s)", report.table_rows())

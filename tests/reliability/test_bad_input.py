@@ -120,6 +120,24 @@ def test_cli_ingest_with_an_unreadable_tick_journal_says_what_to_do(tmp_path: Pa
     assert "Traceback" not in output
 
 
+def test_cli_rebuild_with_a_damaged_state_file_says_what_to_do(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    Warehouse.open(home).close()
+    (home / "state" / "tiers.json").write_text("{not json")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "termstore"), "rebuild", "--date", "2026-03-02"],
+        env={**os.environ, "TERMSTORE_HOME": str(home)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    output = "".join((done.stdout + done.stderr).split())
+    assert "tiers.jsonisunreadable" in output and "restoreitfromabackup" in output
+    assert "Traceback" not in output
+
+
 # --- responses --------------------------------------------------------------------------------
 
 
