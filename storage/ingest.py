@@ -36,7 +36,7 @@ from storage.reports import DUPLICATE, STORED, SymbolReport, TickReport
 from storage.rollup import RolledHour, delete_rolled_ticks, roll_up
 from storage.state import TierState, load_state, save_state
 from storage.tick_journal import clear_journal, read_journal, write_journal
-from storage.tick_writes import TickWrites, complete_interrupted
+from storage.tick_writes import TickWrites, archived_rows, complete_interrupted
 from storage.tiers import (
     delete_expired_hot,
     update_latest,
@@ -255,7 +255,10 @@ def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) 
         layout = warehouse.layout
         tick = TickWrites(warehouse, load_state(layout))
         try:
+            # Only the archived rows stay journaled until this tick commits.
             journal = read_journal(layout)
+            if journal is not None:
+                journal = archived_rows(tick, journal)
             recovered = () if journal is None else complete_interrupted(tick, journal)
             ordered = [outcome for _, outcome in sorted(outcomes.items())]
             normalised = _normalise_tick(ordered)

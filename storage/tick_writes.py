@@ -101,20 +101,27 @@ class TickWrites:
         update_latest(self.layout, symbol, computed_at, frames.expiries, self.batch)
 
 
+def archived_rows(tick: TickWrites, journal: pl.DataFrame) -> pl.DataFrame:
+    """The journal's rows whose response reached the archive. The others were never stored:
+    their next fetch is a new attempt, which must not inherit their log row."""
+    archive = tick.warehouse.archive
+    keys = journal.select("symbol", "computed_at").iter_rows()
+    archived = [archive.contains(symbol, at) for symbol, at in keys]
+    return journal.filter(pl.Series(archived, dtype=pl.Boolean()))
+
+
 def complete_interrupted(
     tick: TickWrites, journal: pl.DataFrame
 ) -> tuple[tuple[str, datetime], ...]:
-    """Finish what a killed tick left, for each response its journal lists and it archived:
-    the hot files, a cold day's dirty mark (its rebuild reads the archive), and the log row
-    exactly as that tick would have written it. A response it did not archive was never
-    stored: its next fetch is a new attempt. Returns (symbol, computed_at) of each response
-    that needed anything (a tick killed after its commit left a journal of complete ones)."""
+    """Finish what a killed tick left, for each archived response its journal lists (see
+    ``archived_rows``): the hot files, a cold day's dirty mark (its rebuild reads the archive),
+    and the log row exactly as that tick would have written it. Returns (symbol, computed_at)
+    of each response that needed anything (a tick killed after its commit left a journal of
+    complete ones)."""
     completed = []
     for index, (symbol, computed_at, started_at) in enumerate(
         journal.select("symbol", "computed_at", "started_at").iter_rows()
     ):
-        if not tick.warehouse.archive.contains(symbol, computed_at):
-            continue
         staged, dirty = len(tick.batch), len(tick.dirty)
         if tick.state.is_cold(symbol, utc_day(computed_at)):
             tick.note_write(symbol, "summary", computed_at)

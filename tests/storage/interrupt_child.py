@@ -2,8 +2,8 @@
 
 Run as ``python -m tests.storage.interrupt_child HOME POINT COMPUTED_AT STARTED_AT``. POINT is
 where the process kills itself, as a crash would: ``commit`` (every response archived, the state
-saved, the hot files not committed), ``second-archive`` (the first symbol archived, the others
-not) or ``state`` (archived, the dirty marks not saved).
+saved, the hot files not committed), ``archive:N`` (at the Nth archive write: the first N - 1
+symbols archived, the others not) or ``state`` (archived, the dirty marks not saved).
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ def main() -> None:
     home, point, computed_at, started_at = sys.argv[1:5]
     if point == "commit":
         WriteBatch.commit = _die  # type: ignore[method-assign]
-    elif point == "second-archive":
-        write, calls = Archive.write, []
+    elif point.startswith("archive:"):
+        write, calls, fatal = Archive.write, [], int(point.removeprefix("archive:"))
 
         def write_then_die(archive: Archive, record: Any) -> Any:
             calls.append(record)
-            if len(calls) == 2:
+            if len(calls) == fatal:
                 _die()
             return write(archive, record)
 

@@ -34,7 +34,9 @@ def _started(computed_at: datetime) -> datetime:
     return computed_at + timedelta(seconds=4, microseconds=123)
 
 
-def _killed_tick(home: Path, point: str, computed_at: datetime) -> None:
+def _killed_tick(
+    home: Path, point: str, computed_at: datetime, started_at: datetime | None = None
+) -> None:
     child = subprocess.run(
         [
             sys.executable,
@@ -43,7 +45,7 @@ def _killed_tick(home: Path, point: str, computed_at: datetime) -> None:
             str(home),
             point,
             computed_at.isoformat(),
-            _started(computed_at).isoformat(),
+            (started_at or _started(computed_at)).isoformat(),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -115,7 +117,7 @@ def test_only_the_responses_archived_before_the_kill_are_completed(
     tmp_path: Path, clean: Warehouse
 ) -> None:
     home = tmp_path / "home"
-    _killed_tick(home, "second-archive", T1)
+    _killed_tick(home, "archive:2", T1)
     crashed = Warehouse.open(home)
     first, *others = sorted(SUPPORTED_SYMBOLS)  # a tick stores symbols in name order
     assert crashed.archive.contains(first, T1)
@@ -130,6 +132,24 @@ def test_only_the_responses_archived_before_the_kill_are_completed(
     _tick(clean, T2)
     assert _log(crashed).equals(_log(clean))
     assert not crashed.layout.tick_journal.exists()
+
+
+def test_a_fetch_killed_before_its_archive_write_is_not_logged_by_a_later_one(
+    tmp_path: Path, clean: Warehouse
+) -> None:
+    home = tmp_path / "home"
+    first_try = _started(T1)
+    second_try = first_try + timedelta(seconds=20)
+    _killed_tick(home, "archive:1", T1, first_try)  # journaled, nothing archived
+    _killed_tick(home, "commit", T1, second_try)  # BackQuant had not refreshed: the same keys
+
+    crashed = Warehouse.open(home)
+    report = _tick(crashed, T2)
+
+    assert sorted(report.recovered) == sorted(_keys(T1))
+    ingest_outcomes(clean, tick(T1, started_at=second_try))
+    _tick(clean, T2)
+    assert _log(crashed).equals(_log(clean))  # one stored row per key: the second try's
 
 
 def test_a_late_tick_killed_before_its_dirty_mark_still_reaches_the_cold_day(
