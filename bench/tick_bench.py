@@ -6,8 +6,9 @@
 - Rebuild: ``rebuild_day`` of one real symbol-day of the year corpus (1,440 responses), with the
   year's catalog refreshed at the end, as the nightly job does it.
 - Rebuild range: ``rebuild_range`` of the year's last 2 and 4 real days (all symbols) in one
-  process and with a worker process per CPU, rounds interleaved: where workers start paying
-  (``storage.day_jobs.PARALLEL_MIN_RESPONSES``).
+  process, with a worker process per CPU started by the call, and with those workers already
+  running, rounds interleaved: where starting workers pays
+  (``storage.day_jobs.PARALLEL_MIN_RESPONSES``) and what running ones save.
 - Bytes: cold-tier bytes per expiry row (all three summary tables, and expiries alone) and
   archive bytes per response (packed day files, and loose ``.rec.gz`` records from the ticks).
 
@@ -20,6 +21,7 @@ import argparse
 import os
 import tempfile
 import time
+from concurrent.futures import wait
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from storage import Warehouse, ingest_once, rebuild_day, rebuild_range
 from storage.catalog import cold_file
 from storage.layout import SUMMARY_TABLES, Layout
 from storage.state import load_state
+from storage.workers import start_workers, stop_workers
 from tests.support.simulator import SIM_START, running_simulator
 
 COMMAND = ".venv/bin/python -m bench.tick_bench"
@@ -83,14 +86,27 @@ def bench_rebuild(year: YearCorpus) -> dict[str, Any]:
     return results
 
 
+REBUILD_SETUPS: dict[str, int] = {
+    "one_process": 1,
+    "worker_per_cpu_starting": os.cpu_count() or 1,
+    "worker_per_cpu_running": os.cpu_count() or 1,
+}
+"""``rebuild_range`` setups: this process alone; with worker processes started by the call
+(a fresh process); with workers already running (a long-lived process, storage/workers.py)."""
+
+
 def bench_rebuild_range(year: YearCorpus, rounds: int = 2) -> dict[str, Any]:
     warehouse = Warehouse.open(year.home)
     results: dict[str, Any] = {}
     for days in (2, 4):
         chosen = year.real_days[-days:]
-        seconds: dict[str, list[float]] = {"one_process": [], "worker_per_cpu": []}
+        seconds: dict[str, list[float]] = {name: [] for name in REBUILD_SETUPS}
         for _ in range(rounds):
-            for name, workers in (("one_process", 1), ("worker_per_cpu", os.cpu_count() or 1)):
+            for name, workers in REBUILD_SETUPS.items():
+                if name == "worker_per_cpu_starting":
+                    stop_workers()
+                elif name == "worker_per_cpu_running":
+                    wait(start_workers().started)
                 started = time.perf_counter()
                 rebuild_range(warehouse, chosen[0], chosen[-1], workers=workers)
                 seconds[name].append(round(time.perf_counter() - started, 3))

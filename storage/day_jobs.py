@@ -2,9 +2,10 @@
 
 A day job (validate, normalise, write a symbol-day's cold files and archive pack) touches
 nothing another job touches, and nothing is visible until the writer commits the state, so jobs
-can run in spawned processes while this process, holding the writer lock, waits for their
-results and alone commits them. Starting a worker costs 1–1.3 s (importing the storage package),
-so workers only take jobs once started, and only while the caller has others left.
+can run in worker processes (storage/workers.py) while this process, holding the writer lock,
+takes its share and alone commits the results. Workers are kept for the life of the process:
+only the first call that wants them waits 1–1.3 s for them to start (importing the storage
+package), taking jobs meanwhile; later calls share the jobs with them from the start.
 
 A job may hand back its file writes as a ``DayWrites`` instead of a result: polars writes
 Parquet without holding the GIL, so in this process one job's writes run on a writer thread
@@ -14,30 +15,28 @@ while the next job validates and normalises (one write in flight at a time, whic
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from multiprocessing import get_context
-from types import ModuleType
 from typing import Generic, TypeVar
 
 from storage.parsing import gc_paused
+from storage.workers import WorkerPool, discard_pool, running_pool, worker_pool
 
 J = TypeVar("J")
 R = TypeVar("R")
 
 
 PARALLEL_MIN_RESPONSES = 12_000
-"""Below this many responses (~3 s of work in one process at ~0.25 ms each), a worker process
+"""Below this many responses (~3 s of work in one process at ~0.25 ms each), starting workers
 saves too little: one takes 1–1.3 s to start (importing the storage package: polars, pydantic,
 duckdb, httpx), while this process overlaps its writes with the next job. In the year home
 (``rebuild_range`` in bench/results/tick_bench.json) 11,520 responses take the same time either
-way and 23,040 are 10–20% faster with workers; at 5,760 one process is faster (3,672 against
-2,914 responses/s in bench/results/ingest_bench.json)."""
+way and 23,040 are 10–20% faster with workers; at 5,760 one process is faster than starting
+workers (bench/results/ingest_bench.json). Workers already running pay at any size."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,25 +82,25 @@ def _overlapped(function: DayJobFunction[J, R], jobs: Sequence[J]) -> list[R]:
         return [result.result() for result in results]
 
 
-def _ready() -> None:
-    """Run once per worker before it is given a job: returns when the worker has started."""
-
-
 class _Pending:
-    """Jobs not yet taken, largest first: the caller takes from the front, workers from the
-    back but never the last one, which the caller will soon take: no batch ends waiting on a
-    worker that started late or runs slowly on a busy machine."""
+    """Jobs not yet taken, largest first. The caller takes from the front. Workers that were
+    ready when the call began are as fast as the caller and take from the front too; workers
+    still starting take from the back but never the last job, which the caller will soon take:
+    no call ends waiting on a worker that started late or runs slowly on a busy machine."""
 
-    def __init__(self, order: list[int]) -> None:
+    def __init__(self, order: list[int], workers_ready: bool) -> None:
         self._left = deque(order)
         self._lock = threading.Lock()
+        self._workers_ready = workers_ready
 
     def front(self) -> int | None:
         with self._lock:
             return self._left.popleft() if self._left else None
 
-    def back(self) -> int | None:
+    def for_worker(self) -> int | None:
         with self._lock:
+            if self._workers_ready:
+                return self._left.popleft() if self._left else None
             return self._left.pop() if len(self._left) > 1 else None
 
     def clear(self) -> None:
@@ -112,42 +111,30 @@ class _Pending:
         return bool(self._left)
 
 
-@contextmanager
-def _main_hidden() -> Iterator[None]:
-    """A spawned process imports the parent's ``__main__`` again, to find functions defined
-    there. Ours are importable by name, and importing a caller's script costs seconds (the
-    termstore CLI pulls in Dagster) or, unguarded, runs it again: so the worker is started with
-    a blank ``__main__`` in place."""
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
-
-
 def _feed(
-    pool: ProcessPoolExecutor,
-    ready: Future[None],
+    pool: WorkerPool,
+    started: Future[None],
     function: DayJobFunction[J, R],
     jobs: Sequence[J],
     pending: _Pending,
     results: dict[int, R],
     failures: list[BaseException],
 ) -> None:
-    # Jobs go to the worker only once it has started, so a batch the calling process finishes
+    # Jobs go to the worker only once it has started, so a call the calling process finishes
     # alone never waits for it; a worker that cannot start leaves every job to the caller.
-    while not ready.done():
+    while not started.done():
         if not pending:
             return
-        wait([ready], timeout=0.05)
-    if ready.exception() is not None:
+        wait([started], timeout=0.05)
+    if started.exception() is not None:
+        discard_pool(pool)
         return
-    while (index := pending.back()) is not None:
+    while (index := pending.for_worker()) is not None:
         try:
-            done: Future[R] = pool.submit(_paused, function, jobs[index])
-            results[index] = done.result()
+            results[index] = pool.submit(_paused, function, jobs[index]).result()
         except BaseException as error:
+            if isinstance(error, BrokenProcessPool):
+                discard_pool(pool)
             failures.append(error)
             pending.clear()
             return
@@ -162,30 +149,28 @@ def run_day_jobs(
 ) -> list[R]:
     """``function`` of every job, in job order; ``sizes`` are the jobs' responses.
 
-    With ``workers`` > 1 (None: the CPU count when the jobs hold at least
-    ``PARALLEL_MIN_RESPONSES`` responses, else 1), this process takes the largest jobs first
-    while ``workers - 1`` spawned processes take the smallest as soon as they have started.
-    Jobs must be independent and ``function`` importable by name (not defined in a script's
-    ``__main__``); results come back to this process, which alone commits them.
+    With ``workers`` > 1 (None: the CPU count when this process's workers are already running
+    or the jobs hold at least ``PARALLEL_MIN_RESPONSES`` responses, else 1), this process and
+    ``workers - 1`` worker processes share the jobs, largest first (``_Pending``). Jobs must be
+    independent and ``function`` importable by name (not defined in a script's ``__main__``);
+    results come back to this process, which alone commits them.
     """
     chosen = workers if workers is not None else (os.cpu_count() or 1)
-    if workers is None and sum(sizes) < PARALLEL_MIN_RESPONSES:
+    if workers is None and sum(sizes) < PARALLEL_MIN_RESPONSES and running_pool() is None:
         chosen = 1
     helpers = min(chosen, len(jobs)) - 1
     if helpers < 1:
         return _overlapped(function, jobs)
-    pending = _Pending(sorted(range(len(jobs)), key=lambda index: -sizes[index]))
+    pool = worker_pool(helpers)
+    order = sorted(range(len(jobs)), key=lambda index: -sizes[index])
+    pending = _Pending(order, workers_ready=pool.ready)
     results: dict[int, R] = {}
     failures: list[BaseException] = []
-    pool = ProcessPoolExecutor(max_workers=helpers, mp_context=get_context("spawn"))
-    with _main_hidden():
-        # Each submit starts one worker process while the blank __main__ is in place.
-        readies = [pool.submit(_ready) for _ in range(helpers)]
     feeders = [
         threading.Thread(
-            target=_feed, args=(pool, ready, function, jobs, pending, results, failures)
+            target=_feed, args=(pool, started, function, jobs, pending, results, failures)
         )
-        for ready in readies
+        for started in pool.started[:helpers]
     ]
     for feeder in feeders:
         feeder.start()
@@ -193,11 +178,10 @@ def run_day_jobs(
         while (index := pending.front()) is not None:
             results[index] = _paused(function, jobs[index])
     finally:
+        # No job is left in flight once the feeders are back; the workers stay for later calls.
         pending.clear()
         for feeder in feeders:
             feeder.join()
-        # No job is left in flight; a worker still starting up exits on its own.
-        pool.shutdown(wait=False, cancel_futures=True)
     if failures:
         raise failures[0]
     return [results[index] for index in range(len(jobs))]

@@ -1,3 +1,3 @@
-from tests.support.fixtures import scripted_api
+from tests.support.fixtures import no_workers_left, scripted_api
 
-__all__ = ["scripted_api"]
+__all__ = ["no_workers_left", "scripted_api"]

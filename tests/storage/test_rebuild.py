@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +14,6 @@ from storage.catalog import cold_file, cold_files
 from storage.day_jobs import DayWrites, run_day_jobs
 from storage.rebuild import DayBuild, DayJob, rebuild_dirty, rebuild_symbol_day
 from tests.storage.helpers import BASE_TIME, duplicate_keys, table, tick
-from tests.support.child_process import ROOT
 
 DAY = BASE_TIME.date()
 TABLES = ("snapshots", "expiries", "venue_oi", "ingest_log")
@@ -105,48 +100,6 @@ def test_a_day_without_archive_says_so(warehouse: Warehouse) -> None:
     assert "no archived responses" in message and str(DAY) in message
 
 
-MARKS_ENV = "TERMSTORE_TEST_JOB_MARKS"
-
-
-def _job(value: int) -> tuple[int, int]:
-    """A job for worker processes; which process ran it. A worker's job leaves a mark file;
-    the caller's first job waits for one, so a worker surely takes jobs however slowly it
-    starts. A negative value fails."""
-    marks = Path(os.environ[MARKS_ENV])
-    if os.getpid() == int(os.environ[MARKS_ENV + "_CALLER"]):
-        deadline = time.monotonic() + 60
-        while not any(marks.iterdir()) and time.monotonic() < deadline:
-            time.sleep(0.02)
-    else:
-        (marks / f"{os.getpid()}-{value}").touch()
-    if value < 0:
-        raise ValueError(f"job {value} failed")
-    return value, os.getpid()
-
-
-@pytest.fixture
-def job_marks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    monkeypatch.setenv(MARKS_ENV, str(marks))
-    monkeypatch.setenv(MARKS_ENV + "_CALLER", str(os.getpid()))
-    return marks
-
-
-def test_worker_processes_share_the_jobs_and_results_keep_job_order(job_marks: Path) -> None:
-    results = run_day_jobs(_job, list(range(6)), 2, sizes=[1] * 6)
-    assert [value for value, _ in results] == list(range(6))
-    processes = {pid for _, pid in results}
-    assert os.getpid() in processes and len(processes) == 2
-
-
-def test_a_failed_job_in_a_worker_fails_the_whole_run(job_marks: Path) -> None:
-    # The smallest job is the worker's first: it takes them from the back.
-    with pytest.raises(ValueError, match="job -1 failed"):
-        run_day_jobs(_job, [0, 1, 2, -1], 2, sizes=[4, 3, 2, 1])
-    assert [mark.name.split("-", 1)[1] for mark in job_marks.iterdir()] == ["-1"]
-
-
 def _job_with_writes(value: int) -> int | DayWrites[int]:
     """Even values hand back their writes (which fail for 4); odd ones finish at once."""
     if value % 2:
@@ -189,39 +142,3 @@ def test_a_long_rebuild_commits_in_batches_so_a_failure_keeps_earlier_days(
         "BTCUSDT",
         "ETHUSDT",
     ]
-
-
-UNGUARDED_SCRIPT = """
-import sys
-from pathlib import Path
-
-with Path(sys.argv[1]).open("a") as runs:
-    runs.write("ran\\n")
-import os
-from storage.day_jobs import DayWrites, run_day_jobs
-from tests.storage.test_rebuild import MARKS_ENV, _job
-
-os.environ[MARKS_ENV + "_CALLER"] = str(os.getpid())
-
-print(len({pid for _, pid in run_day_jobs(_job, list(range(4)), 2, sizes=[1] * 4)}))
-"""
-
-
-def test_worker_processes_never_run_the_callers_script_again(
-    tmp_path: Path, job_marks: Path
-) -> None:
-    script = tmp_path / "unguarded.py"
-    script.write_text(UNGUARDED_SCRIPT)
-    runs = tmp_path / "runs.txt"
-    done = subprocess.run(
-        [sys.executable, str(script), str(runs)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "2"  # the worker process took jobs
-    assert runs.read_text() == "ran\n"

@@ -1,0 +1,140 @@
+"""Worker processes for day jobs: shared jobs, job order, failures, kept workers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from storage.day_jobs import run_day_jobs
+from storage.workers import running_pool, start_workers
+from tests.support.child_process import ROOT
+
+DIES = -2
+"""A job value whose worker process exits at once."""
+
+
+@dataclass(frozen=True)
+class Job:
+    value: int
+    marks: str
+    caller: int
+    wait_for_worker: bool = True
+
+
+def _job(job: Job) -> tuple[int, int]:
+    """Which process ran the job. A worker appends the job's value to ``marks/order``; the
+    caller's jobs wait until a worker has run one (unless told not to), so a worker surely
+    takes jobs however slowly it starts. A negative value fails."""
+    order = Path(job.marks) / "order"
+    if os.getpid() == job.caller:
+        deadline = time.monotonic() + (60 if job.wait_for_worker else 0)
+        while not order.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    else:
+        with order.open("a") as marks:
+            marks.write(f"{job.value}\n")
+        if job.value == DIES:
+            os._exit(3)
+    if job.value < 0:
+        raise ValueError(f"job {job.value} failed")
+    return job.value, os.getpid()
+
+
+def _jobs(values: list[int], marks: Path) -> list[Job]:
+    marks.mkdir()
+    return [Job(value, str(marks), os.getpid()) for value in values]
+
+
+def _worker_order(marks: Path) -> list[int]:
+    return [int(line) for line in (marks / "order").read_text().split()]
+
+
+def test_worker_processes_share_the_jobs_and_results_keep_job_order(tmp_path: Path) -> None:
+    results = run_day_jobs(_job, _jobs(list(range(6)), tmp_path / "m"), 2, sizes=[1] * 6)
+    assert [value for value, _ in results] == list(range(6))
+    processes = {pid for _, pid in results}
+    assert os.getpid() in processes and len(processes) == 2
+
+
+def test_a_failed_job_in_a_worker_fails_the_whole_run(tmp_path: Path) -> None:
+    # A worker still starting takes the smallest job first: the failing one.
+    marks = tmp_path / "m"
+    with pytest.raises(ValueError, match="job -1 failed"):
+        run_day_jobs(_job, _jobs([0, 1, 2, -1], marks), 2, sizes=[4, 3, 2, 1])
+    assert _worker_order(marks) == [-1]
+
+
+def test_workers_are_kept_and_once_ready_take_the_largest_jobs_too(tmp_path: Path) -> None:
+    first = run_day_jobs(_job, _jobs([0, 1, 2, 3], tmp_path / "a"), 2, sizes=[1] * 4)
+    pool = running_pool()
+    assert pool is not None and pool.ready
+    marks = tmp_path / "b"
+    second = run_day_jobs(_job, _jobs([0, 1, 2, 3], marks), 2, sizes=[4, 3, 2, 1])
+    assert running_pool() is pool
+    workers = {pid for _, pid in first + second} - {os.getpid()}
+    assert len(workers) == 1  # the same worker served both calls
+    # A ready worker starts with one of the two largest jobs, not the smallest.
+    assert _worker_order(marks)[0] in {0, 1}
+
+
+def test_running_workers_take_jobs_of_any_size(tmp_path: Path) -> None:
+    marks = tmp_path / "a"
+    marks.mkdir()
+    jobs = [Job(value, str(marks), os.getpid(), wait_for_worker=False) for value in (0, 1)]
+    alone = run_day_jobs(_job, jobs, None, sizes=[1, 1])
+    assert {pid for _, pid in alone} == {os.getpid()} and running_pool() is None
+    pool = start_workers(1)
+    wait(pool.started)
+    helped = run_day_jobs(_job, _jobs([0, 1, 2, 3], tmp_path / "b"), None, sizes=[1] * 4)
+    assert len({pid for _, pid in helped}) == 2
+
+
+def test_a_worker_that_dies_fails_the_call_and_the_next_call_starts_new_workers(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(BrokenProcessPool):
+        run_day_jobs(_job, _jobs([0, 1, 2, DIES], tmp_path / "a"), 2, sizes=[4, 3, 2, 1])
+    assert running_pool() is None
+    results = run_day_jobs(_job, _jobs([0, 1, 2, 3], tmp_path / "b"), 2, sizes=[1] * 4)
+    assert [value for value, _ in results] == [0, 1, 2, 3]
+    assert len({pid for _, pid in results}) == 2
+
+
+UNGUARDED_SCRIPT = """
+import sys
+from pathlib import Path
+
+with Path(sys.argv[1]).open("a") as runs:
+    runs.write("ran\\n")
+from storage.day_jobs import run_day_jobs
+from tests.storage.test_workers import _job, _jobs
+
+jobs = _jobs(list(range(4)), Path(sys.argv[2]))
+print(len({pid for _, pid in run_day_jobs(_job, jobs, 2, sizes=[1] * 4)}))
+"""
+
+
+def test_worker_processes_never_run_the_callers_script_again(tmp_path: Path) -> None:
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    runs = tmp_path / "runs.txt"
+    done = subprocess.run(
+        [sys.executable, str(script), str(runs), str(tmp_path / "m")],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2"  # the worker process took jobs
+    assert runs.read_text() == "ran\n"
