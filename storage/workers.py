@@ -6,20 +6,22 @@ the child of a fork from a threaded process can deadlock. A pool started per cal
 start every time (each 64 symbol-days of a long rebuild, each batch of an import); a kept pool
 costs it once, and every later call finds its workers ready and warm.
 
-Workers are idle between calls and exit with this process. They hold the environment of the
-moment they started. A worker that dies (killed, out of memory) breaks its pool: the call that
-meets it fails, and the next call starts a new pool.
+Workers are idle between calls and exit with this process, even when it is killed: each watches
+its parent and leaves as soon as the parent is gone, rather than idle on as an orphan. They hold
+the environment of the moment they started. A worker that dies (killed, out of memory) breaks its
+pool: the call that meets it fails, and the next call starts a new pool.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from multiprocessing import get_context
+from multiprocessing.connection import wait
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -28,6 +30,21 @@ R = TypeVar("R")
 
 def _ready() -> None:
     """Run once per worker as it starts: returns when the worker has started."""
+
+
+def _exit_with_parent() -> None:
+    """Worker initializer: leave as soon as the parent process is gone (its sentinel closes)."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        watcher = threading.Thread(
+            target=_exit_when_ready, args=(parent.sentinel,), name="termstore-parent", daemon=True
+        )
+        watcher.start()
+
+
+def _exit_when_ready(sentinel: int) -> None:
+    wait([sentinel])
+    os._exit(0)
 
 
 @contextmanager
@@ -50,7 +67,11 @@ class WorkerPool:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._executor = ProcessPoolExecutor(max_workers=size, mp_context=get_context("spawn"))
+        self._executor = ProcessPoolExecutor(
+            max_workers=size,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+        )
         with _main_hidden():
             # Each submit starts one worker process while the blank __main__ is in place.
             self.started: tuple[Future[None], ...] = tuple(

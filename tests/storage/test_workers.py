@@ -138,3 +138,49 @@ def test_worker_processes_never_run_the_callers_script_again(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "2"  # the worker process took jobs
     assert runs.read_text() == "ran\n"
+
+
+KILLED_PARENT_SCRIPT = """
+import os
+import time
+from concurrent.futures import wait
+from storage.workers import start_workers
+
+pool = start_workers(1)
+wait(pool.started)
+print(pool.submit(os.getpid).result(), flush=True)
+time.sleep(120)
+"""
+
+
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie waiting for a reaper (``kill -0`` still finds those)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
+def test_workers_leave_when_their_parent_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(KILLED_PARENT_SCRIPT)
+    parent = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        worker = int(parent.stdout.readline())
+        assert not _exited(worker)
+    finally:
+        parent.kill()
+        parent.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while not _exited(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _exited(worker)
