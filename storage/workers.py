@@ -37,12 +37,15 @@ def _exit_with_parent() -> None:
     parent = multiprocessing.parent_process()
     if parent is not None:
         watcher = threading.Thread(
-            target=_exit_when_ready, args=(parent.sentinel,), name="termstore-parent", daemon=True
+            target=_exit_when_parent_gone,
+            args=(parent.sentinel,),
+            name="termstore-parent",
+            daemon=True,
         )
         watcher.start()
 
 
-def _exit_when_ready(sentinel: int) -> None:
+def _exit_when_parent_gone(sentinel: int) -> None:
     wait([sentinel])
     os._exit(0)
 
