@@ -1,7 +1,8 @@
 """Crash consistency: SIGKILL a writer at random instants across ingest, rebuild and compaction.
 
 After every kill the catalog must open, every listed file must read completely, no key may show
-twice and no snapshot may be partial (its expiry rows all there, no orphan rows). At the end,
+twice and no snapshot may be partial (its expiry rows all there, no orphan rows). Half the
+writers run with worker processes, none of which may outlive its killed writer. At the end,
 after one more tick (it completes a tick killed before its commit), a rebuild of every day must
 equal a clean run over the same archived responses, and each archived response must have exactly
 one ``stored`` ingest-log row.
@@ -10,6 +11,7 @@ one ``stored`` ingest-log row.
 from __future__ import annotations
 
 import random
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from tests.storage.helpers import (
     table,
     tick,
 )
-from tests.support.child_process import kill_after
+from tests.support.child_process import kill_after, process_exited
 
 SUMMARY = ("snapshots", "expiries", "venue_oi")
 
@@ -66,6 +68,13 @@ def test_sigkill_across_ingest_rebuild_and_compaction(tmp_path: Path, size: int)
         assert duplicate_keys(warehouse) == dict.fromkeys(KEY_COLUMNS, 0), f"kill {kill}"
         assert partial_snapshots(warehouse) == [], f"kill {kill}: {_where(home)}"
         warehouse.close()
+    lists = tmp_path.glob("children-*")
+    children = [int(pid) for path in lists for pid in path.read_text().split()]
+    assert children, "no writer ran with worker processes"
+    deadline = time.monotonic() + 30
+    while not all(map(process_exited, children)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [pid for pid in children if not process_exited(pid)] == []
 
     crashed = Warehouse.open(home)
     # The next tick completes a tick killed between its archive writes and its commit.

@@ -15,7 +15,7 @@ import pytest
 
 from storage.day_jobs import run_day_jobs
 from storage.workers import running_pool, start_workers
-from tests.support.child_process import ROOT
+from tests.support.child_process import ROOT, process_exited
 
 DIES = -2
 """A job value whose worker process exits at once."""
@@ -153,15 +153,6 @@ time.sleep(120)
 """
 
 
-def _exited(pid: int) -> bool:
-    """Gone, or a zombie waiting for a reaper (``kill -0`` still finds those)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True
-    return "\nState:\tZ" in status
-
-
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
 def test_workers_leave_when_their_parent_is_killed(tmp_path: Path) -> None:
     script = tmp_path / "parent.py"
@@ -176,11 +167,11 @@ def test_workers_leave_when_their_parent_is_killed(tmp_path: Path) -> None:
     try:
         assert parent.stdout is not None
         worker = int(parent.stdout.readline())
-        assert not _exited(worker)
+        assert not process_exited(worker)
     finally:
         parent.kill()
         parent.wait(timeout=30)
     deadline = time.monotonic() + 30
-    while not _exited(worker) and time.monotonic() < deadline:
+    while not process_exited(worker) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _exited(worker)
+    assert process_exited(worker)

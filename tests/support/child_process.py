@@ -39,3 +39,25 @@ def kill_after(module: str, delay_s: float, *args: str) -> None:
     os.kill(child.pid, signal.SIGKILL)
     child.communicate(timeout=10)
     assert child.returncode == -signal.SIGKILL
+
+
+def process_exited(pid: int) -> bool:
+    """Gone, or a zombie waiting for a reaper (``kill -0`` still finds those); Linux /proc."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
+
+
+def child_pids(parent: int) -> list[int]:
+    """The running children of ``parent`` (Linux /proc)."""
+    children = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        if f"\nPPid:\t{parent}\n" in text and "\nState:\tZ" not in text:
+            children.append(int(status.parent.name))
+    return children
