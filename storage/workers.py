@@ -6,10 +6,11 @@ the child of a fork from a threaded process can deadlock. A pool started per cal
 start every time (each 64 symbol-days of a long rebuild, each batch of an import); a kept pool
 costs it once, and every later call finds its workers ready and warm.
 
-Workers are idle between calls and exit with this process, even when it is killed: each watches
-its parent and leaves as soon as the parent is gone, rather than idle on as an orphan. They hold
-the environment of the moment they started. A worker that dies (killed, out of memory) breaks its
-pool: the call that meets it fails, and the next call starts a new pool.
+Workers are idle between calls, keeping the memory of their last job (~250 MB after a day), and
+exit with this process, even when it is killed: each watches its parent and leaves as soon as the
+parent is gone, rather than idle on as an orphan. They hold the environment of the moment they
+started. A worker that dies (killed, out of memory) breaks its pool: the call that meets it
+fails, and the next call starts a new pool.
 """
 
 from __future__ import annotations
