@@ -3,7 +3,7 @@
 A day job (validate, normalise, write a symbol-day's cold files and archive pack) touches
 nothing another job touches, and nothing is visible until the writer commits the state, so jobs
 can run in worker processes (storage/workers.py) while this process, holding the writer lock,
-takes its share and alone commits the results. Workers are kept for the life of the process:
+takes its share and alone commits the results. Workers are kept while calls keep using them:
 only the first call that wants them waits 1–1.3 s for them to start (importing the storage
 package), taking jobs meanwhile; later calls share the jobs with them from the start.
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from storage.parsing import gc_paused
-from storage.workers import WorkerPool, discard_pool, running_pool, worker_pool
+from storage.workers import WorkerPool, discard_pool, running_pool, using_workers
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -161,27 +161,28 @@ def run_day_jobs(
     helpers = min(chosen, len(jobs)) - 1
     if helpers < 1:
         return _overlapped(function, jobs)
-    pool = worker_pool(helpers)
     order = sorted(range(len(jobs)), key=lambda index: -sizes[index])
-    pending = _Pending(order, workers_ready=pool.ready)
     results: dict[int, R] = {}
     failures: list[BaseException] = []
-    feeders = [
-        threading.Thread(
-            target=_feed, args=(pool, started, function, jobs, pending, results, failures)
-        )
-        for started in pool.started[:helpers]
-    ]
-    for feeder in feeders:
-        feeder.start()
-    try:
-        while (index := pending.front()) is not None:
-            results[index] = _paused(function, jobs[index])
-    finally:
-        # No job is left in flight once the feeders are back; the workers stay for later calls.
-        pending.clear()
+    with using_workers(helpers) as pool:
+        pending = _Pending(order, workers_ready=pool.ready)
+        feeders = [
+            threading.Thread(
+                target=_feed, args=(pool, started, function, jobs, pending, results, failures)
+            )
+            for started in pool.started[:helpers]
+        ]
         for feeder in feeders:
-            feeder.join()
+            feeder.start()
+        try:
+            while (index := pending.front()) is not None:
+                results[index] = _paused(function, jobs[index])
+        finally:
+            # No job is left in flight once the feeders are back; the workers stay for later
+            # calls.
+            pending.clear()
+            for feeder in feeders:
+                feeder.join()
     if failures:
         raise failures[0]
     return [results[index] for index in range(len(jobs))]

@@ -1,16 +1,17 @@
-"""Worker processes for day jobs, started once and kept for the life of this process.
+"""Worker processes for day jobs, started once and kept while calls keep using them.
 
 Starting a worker costs 1–1.3 s: a spawned interpreter imports the storage package (polars,
 pydantic, duckdb, httpx). Spawned, not forked: polars and pyarrow start threads on import, and
 the child of a fork from a threaded process can deadlock. A pool started per call paid that
 start every time (each 64 symbol-days of a long rebuild, each batch of an import); a kept pool
-costs it once, and every later call finds its workers ready and warm.
+costs it once, and later calls find its workers ready and warm.
 
-Workers are idle between calls, keeping the memory of their last job (~250 MB after a day), and
-exit with this process, even when it is killed: each watches its parent and leaves as soon as the
-parent is gone, rather than idle on as an orphan. They hold the environment of the moment they
-started. A worker that dies (killed, out of memory) breaks its pool: the call that meets it
-fails, and the next call starts a new pool.
+Between calls workers idle, keeping the memory of their last job (~250 MB after a day); once no
+call has used them for ``IDLE_STOP_S`` they are stopped. They exit with this process, even when
+it is killed: each watches its parent and leaves as soon as the parent is gone, rather than idle
+on as an orphan. They hold the environment of the moment they started. A worker that dies
+(killed, out of memory) breaks its pool: the call that meets it fails, and the next call starts
+a new pool.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -65,9 +67,15 @@ def _main_hidden() -> Iterator[None]:
         sys.modules["__main__"] = main
 
 
+IDLE_STOP_S: float = 600.0
+"""Workers no call has used for this long are stopped, returning their memory; the next call
+that wants workers starts new ones."""
+
+
 class WorkerPool:
     """``size`` spawned worker processes; ``started`` holds one future per worker, done once it
-    runs."""
+    runs. Calls use it through ``using_workers``, which keeps count, so the pool is stopped only
+    when no call is using it."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -81,6 +89,9 @@ class WorkerPool:
             self.started: tuple[Future[None], ...] = tuple(
                 self._executor.submit(_ready) for _ in range(size)
             )
+        self.users = 0
+        self.last_used = time.monotonic()
+        self.closed = threading.Event()
 
     @property
     def ready(self) -> bool:
@@ -91,6 +102,7 @@ class WorkerPool:
         return self._executor.submit(function, *args)
 
     def shutdown(self) -> None:
+        self.closed.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -98,16 +110,49 @@ _pool: WorkerPool | None = None
 _pool_lock = threading.Lock()
 
 
-def worker_pool(size: int) -> WorkerPool:
-    """This process's pool, with at least ``size`` workers: the running one, or a new one
-    (replacing a smaller one) whose workers start now, while the caller goes on."""
+def _new_pool(size: int) -> WorkerPool:
+    """A new pool as this process's pool, with its idle watch; call under ``_pool_lock``."""
     global _pool
+    if _pool is not None:
+        _pool.shutdown()
+    _pool = WorkerPool(size)
+    threading.Thread(
+        target=_stop_when_idle, args=(_pool,), name="termstore-workers-idle", daemon=True
+    ).start()
+    return _pool
+
+
+def _stop_when_idle(pool: WorkerPool) -> None:
+    """The pool's watch: stop it once no call has used it for ``IDLE_STOP_S``."""
+    global _pool
+    while not pool.closed.is_set():
+        with _pool_lock:
+            idle = time.monotonic() - pool.last_used
+            if pool.users == 0 and idle >= IDLE_STOP_S:
+                pool.shutdown()
+                if _pool is pool:
+                    _pool = None
+                return
+            delay = IDLE_STOP_S - idle if pool.users == 0 else IDLE_STOP_S
+        pool.closed.wait(max(delay, 0.01))
+
+
+@contextmanager
+def using_workers(size: int) -> Iterator[WorkerPool]:
+    """This process's pool for the length of a call: the running one, or a new one whose
+    workers start now while the caller goes on. A smaller idle pool is replaced by one of
+    ``size`` workers; one another call is using is kept as it is."""
     with _pool_lock:
-        if _pool is None or _pool.size < size:
-            if _pool is not None:
-                _pool.shutdown()
-            _pool = WorkerPool(size)
-        return _pool
+        pool = _pool
+        if pool is None or (pool.size < size and pool.users == 0):
+            pool = _new_pool(size)
+        pool.users += 1
+    try:
+        yield pool
+    finally:
+        with _pool_lock:
+            pool.users -= 1
+            pool.last_used = time.monotonic()
 
 
 def running_pool() -> WorkerPool | None:
@@ -128,7 +173,11 @@ def start_workers(count: int | None = None) -> WorkerPool:
     """Start ``count`` worker processes (default: one per CPU besides this process) without
     waiting for them, for a caller that knows big jobs are coming: their start overlaps its
     other work, and ``run_day_jobs`` with ``workers=None`` uses them once they run."""
-    return worker_pool(count if count is not None else max(1, (os.cpu_count() or 1) - 1))
+    size = count if count is not None else max(1, (os.cpu_count() or 1) - 1)
+    with _pool_lock:
+        if _pool is None or (_pool.size < size and _pool.users == 0):
+            return _new_pool(size)
+        return _pool
 
 
 def stop_workers() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from storage import workers
 from storage.day_jobs import run_day_jobs
 from storage.workers import running_pool, start_workers
 from tests.support.child_process import ROOT, process_exited
@@ -27,6 +28,7 @@ class Job:
     marks: str
     caller: int
     wait_for_worker: bool = True
+    hold_s: float = 0.0
 
 
 def _job(job: Job) -> tuple[int, int]:
@@ -43,6 +45,7 @@ def _job(job: Job) -> tuple[int, int]:
             marks.write(f"{job.value}\n")
         if job.value == DIES:
             os._exit(3)
+    time.sleep(job.hold_s)
     if job.value < 0:
         raise ValueError(f"job {job.value} failed")
     return job.value, os.getpid()
@@ -106,6 +109,38 @@ def test_a_worker_that_dies_fails_the_call_and_the_next_call_starts_new_workers(
     results = run_day_jobs(_job, _jobs([0, 1, 2, 3], tmp_path / "b"), 2, sizes=[1] * 4)
     assert [value for value, _ in results] == [0, 1, 2, 3]
     assert len({pid for _, pid in results}) == 2
+
+
+def test_idle_workers_are_stopped_and_a_later_call_starts_new_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workers, "IDLE_STOP_S", 0.5)
+    first = run_day_jobs(_job, _jobs([0, 1, 2, 3], tmp_path / "a"), 2, sizes=[1] * 4)
+    (worker,) = {pid for _, pid in first} - {os.getpid()}
+    deadline = time.monotonic() + 30
+    while running_pool() is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert running_pool() is None
+    while not process_exited(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_exited(worker)
+    second = run_day_jobs(_job, _jobs([0, 1, 2, 3], tmp_path / "b"), 2, sizes=[1] * 4)
+    assert len({pid for _, pid in second} - {os.getpid(), worker}) == 1
+
+
+def test_workers_a_call_is_using_are_not_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The call lasts seconds (its workers start, each job holds 0.5 s), far past the idle limit:
+    # a pool stopped under it would fail its submits.
+    monkeypatch.setattr(workers, "IDLE_STOP_S", 0.3)
+    marks = tmp_path / "m"
+    marks.mkdir()
+    jobs = [Job(value, str(marks), os.getpid(), hold_s=0.5) for value in range(4)]
+    results = run_day_jobs(_job, jobs, 2, sizes=[1] * 4)
+    assert [value for value, _ in results] == [0, 1, 2, 3]
+    assert len({pid for _, pid in results}) == 2
+    assert running_pool() is not None
 
 
 UNGUARDED_SCRIPT = """
