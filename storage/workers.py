@@ -110,9 +110,12 @@ _pool: WorkerPool | None = None
 _pool_lock = threading.Lock()
 
 
-def _new_pool(size: int) -> WorkerPool:
-    """A new pool as this process's pool, with its idle watch; call under ``_pool_lock``."""
+def _pool_for(size: int) -> WorkerPool:
+    """This process's pool, started now (with its idle watch) if there is none; a smaller one
+    no call is using is replaced by one of ``size`` workers. Call under ``_pool_lock``."""
     global _pool
+    if _pool is not None and (_pool.size >= size or _pool.users > 0):
+        return _pool
     if _pool is not None:
         _pool.shutdown()
     _pool = WorkerPool(size)
@@ -139,13 +142,10 @@ def _stop_when_idle(pool: WorkerPool) -> None:
 
 @contextmanager
 def using_workers(size: int) -> Iterator[WorkerPool]:
-    """This process's pool for the length of a call: the running one, or a new one whose
-    workers start now while the caller goes on. A smaller idle pool is replaced by one of
-    ``size`` workers; one another call is using is kept as it is."""
+    """This process's pool for the length of a call (``_pool_for``): new workers start while
+    the caller goes on."""
     with _pool_lock:
-        pool = _pool
-        if pool is None or (pool.size < size and pool.users == 0):
-            pool = _new_pool(size)
+        pool = _pool_for(size)
         pool.users += 1
     try:
         yield pool
@@ -173,11 +173,8 @@ def start_workers(count: int | None = None) -> WorkerPool:
     """Start ``count`` worker processes (default: one per CPU besides this process) without
     waiting for them, for a caller that knows big jobs are coming: their start overlaps its
     other work, and ``run_day_jobs`` with ``workers=None`` uses them once they run."""
-    size = count if count is not None else max(1, (os.cpu_count() or 1) - 1)
     with _pool_lock:
-        if _pool is None or (_pool.size < size and _pool.users == 0):
-            return _new_pool(size)
-        return _pool
+        return _pool_for(count if count is not None else max(1, (os.cpu_count() or 1) - 1))
 
 
 def stop_workers() -> None:
