@@ -36,7 +36,8 @@ saves too little: one takes 1–1.3 s to start (importing the storage package: p
 duckdb, httpx), while this process overlaps its writes with the next job. In the year home
 (``rebuild_range`` in bench/results/tick_bench.json) 11,520 responses take the same time either
 way and 23,040 are 10–20% faster with workers; at 5,760 one process is faster than starting
-workers (bench/results/ingest_bench.json). Workers already running pay at any size."""
+workers (a 4-symbol day rebuilt: 1,304 against 1,569 ms in bench/results/warehouse_bench.json).
+Workers already running pay at any size (912 ms for that day)."""
 
 
 @dataclass(frozen=True, slots=True)
