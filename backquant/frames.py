@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import polars as pl
@@ -21,6 +21,20 @@ from backquant.models import ExpirySummaryResponse
 from backquant.symbols import SUPPORTED_SYMBOLS
 
 UTC_US: Final = pl.Datetime("us", "UTC")
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+
+def utc_micros(instant: datetime) -> int:
+    """An aware instant as microseconds since the epoch: how a ``UTC_US`` column stores it."""
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+def utc_series(name: str, instants: Iterable[datetime | None]) -> pl.Series:
+    """Aware instants as a ``UTC_US`` column. polars converts aware datetimes one by one in
+    Python: 13.9 ms for 5,760 of them, against 1.7 ms as integers (measured)."""
+    micros = [None if instant is None else utc_micros(instant) for instant in instants]
+    return pl.Series(name, micros, dtype=pl.Int64()).cast(UTC_US)
 
 
 def _schema(columns: Mapping[str, pl.DataType]) -> pl.Schema:
@@ -259,10 +273,11 @@ class IngestLogEntry:
     quarantine_file: str | None = None
 
     def row(self) -> dict[str, Any]:
+        """The ingest-log row, its instants as epoch microseconds (``ingest_log_frame``)."""
         return {
             "symbol": self.symbol,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
+            "started_at": utc_micros(self.started_at),
+            "finished_at": utc_micros(self.finished_at),
             "latency_s": (self.finished_at - self.started_at).total_seconds(),
             "outcome": self.outcome,
             "reason": self.reason,
@@ -270,15 +285,22 @@ class IngestLogEntry:
             "request_id": self.request_id,
             "attempts": self.attempts,
             "retries": max(self.attempts - 1, 0),
-            "computed_at": self.computed_at,
+            "computed_at": None if self.computed_at is None else utc_micros(self.computed_at),
             "quarantine_file": self.quarantine_file,
         }
 
 
+_LOG_ROW_SCHEMA: Final = _schema(
+    {name: pl.Int64() if dtype == UTC_US else dtype for name, dtype in INGEST_LOG_SCHEMA.items()}
+)
+
+
 def ingest_log_frame(entries: Iterable[IngestLogEntry]) -> pl.DataFrame:
     # from_dicts: a tick builds four one-row frames, and it is ~20x cheaper per call than
-    # building column lists (0.05 vs 0.95 ms measured).
-    return pl.from_dicts([entry.row() for entry in entries], schema=INGEST_LOG_SCHEMA)
+    # building column lists (0.05 vs 0.95 ms measured). Instants go in as integers (see
+    # utc_series): a bulk import's 5,760 rows took 30 ms as datetimes.
+    rows = pl.from_dicts([entry.row() for entry in entries], schema=_LOG_ROW_SCHEMA)
+    return rows.cast(INGEST_LOG_SCHEMA)
 
 
 def empty_frame(table: str) -> pl.DataFrame:

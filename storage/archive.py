@@ -18,7 +18,7 @@ from typing import Final
 import orjson
 import polars as pl
 
-from backquant.frames import UTC_US, FetchMeta, parse_instant
+from backquant.frames import UTC_US, FetchMeta, parse_instant, utc_series
 from storage.atomic import atomic_write_bytes, parquet_bytes, unlink_durably
 from storage.layout import Layout, key_stamp, utc_day
 
@@ -153,11 +153,11 @@ class Archive:
         if not loose and not rewrite:
             return
         frame = pl.DataFrame(
-            {
-                "computed_at": [record.computed_at for record in records],
-                "fetch": [_fetch_json(record.fetch) for record in records],
-                "body": [record.raw for record in records],
-            },
+            [
+                utc_series("computed_at", [record.computed_at for record in records]),
+                pl.Series("fetch", [_fetch_json(record.fetch) for record in records]),
+                pl.Series("body", [record.raw for record in records], dtype=pl.Binary()),
+            ],
             schema=PACK_SCHEMA,
         )
         # zstd level 1: faster than the default and, on these bodies, smaller too.

@@ -84,10 +84,12 @@ def _overlapped(function: DayJobFunction[J, R], jobs: Sequence[J]) -> list[R]:
 
 
 class _Pending:
-    """Jobs not yet taken, largest first. The caller takes from the front. Workers that were
-    ready when the call began are as fast as the caller and take from the front too; workers
-    still starting take from the back but never the last job, which the caller will soon take:
-    no call ends waiting on a worker that started late or runs slowly on a busy machine."""
+    """Jobs not yet taken, largest first. The caller takes from the front. A worker that was
+    ready when the call began is as fast as the caller and takes its first job from the front
+    too; a job queued behind a worker's running one, and any job of a worker still starting,
+    comes from the back but is never the last, which the caller will soon take: no call ends
+    waiting on a job stuck behind another, or on a worker that started late or runs slowly on a
+    busy machine."""
 
     def __init__(self, order: list[int], workers_ready: bool) -> None:
         self._left = deque(order)
@@ -98,9 +100,9 @@ class _Pending:
         with self._lock:
             return self._left.popleft() if self._left else None
 
-    def for_worker(self) -> int | None:
+    def for_worker(self, *, queued: bool) -> int | None:
         with self._lock:
-            if self._workers_ready:
+            if self._workers_ready and not queued:
                 return self._left.popleft() if self._left else None
             return self._left.pop() if len(self._left) > 1 else None
 
@@ -130,14 +132,29 @@ def _feed(
     if started.exception() is not None:
         discard_pool(pool)
         return
-    while (index := pending.for_worker()) is not None:
+    # One job waits queued behind the running one: a day's bodies take ~0.1 s to reach a
+    # worker (pickled, piped, unpickled), which would otherwise idle it between jobs.
+    in_flight: deque[tuple[int, Future[R]]] = deque()
+    while True:
+        while len(in_flight) < 2:
+            index = pending.for_worker(queued=bool(in_flight))
+            if index is None:
+                break
+            in_flight.append((index, pool.submit(_paused, function, jobs[index])))
+        if not in_flight:
+            return
+        index, future = in_flight.popleft()
         try:
-            results[index] = pool.submit(_paused, function, jobs[index]).result()
+            results[index] = future.result()
         except BaseException as error:
             if isinstance(error, BrokenProcessPool):
                 discard_pool(pool)
             failures.append(error)
             pending.clear()
+            # No job is left in flight once the feeder is back (the caller relies on it).
+            for _, queued in in_flight:
+                queued.cancel()
+            wait([queued for _, queued in in_flight])
             return
 
 

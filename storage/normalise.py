@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import date
 from typing import Any, Final
 
 import polars as pl
@@ -28,9 +28,12 @@ from backquant.frames import (
     EXPIRIES_SCHEMA,
     SNAPSHOTS_SCHEMA,
     UNATTRIBUTED_VENUE,
+    UTC_US,
     FetchMeta,
     RejectedValueError,
     SummaryFrames,
+    utc_micros,
+    utc_series,
 )
 from backquant.models import ExpiryRow, VenueOI
 from backquant.validation import ParsedSummary
@@ -76,13 +79,7 @@ _CALENDAR_SCHEMA: Final = pl.Schema(
     }
 )
 """One row per distinct (token, listed date): its calendar, times as epoch days/microseconds."""
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND: Final = timedelta(microseconds=1)
-
-
-def _micros(instant: datetime) -> int:
-    return (instant - _EPOCH) // _MICROSECOND
+_EPOCH_DAY: Final = date(1970, 1, 1)
 
 
 class _Batch:
@@ -110,7 +107,7 @@ class _Batch:
         body = len(self.snapshots)
         self.snapshots.append(snapshot)
         self.body_keys["symbol"].append(fetch.symbol)
-        self.body_keys["computed_at"].append(_micros(snapshot["computed_at"]))
+        self.body_keys["computed_at"].append(utc_micros(snapshot["computed_at"]))
         self.body_keys["spot_price"].append(snapshot["spot_price"])
         self.row_body.extend(itertools.repeat(body, len(rows)))
         self.positions.extend(range(len(rows)))
@@ -207,8 +204,8 @@ def _calendars(rows: pl.DataFrame) -> pl.DataFrame:
                 token,
                 listed,
                 kind,
-                None if expiry_date is None else (expiry_date - _EPOCH.date()).days,
-                None if expiry_at is None else _micros(expiry_at),
+                None if expiry_date is None else (expiry_date - _EPOCH_DAY).days,
+                None if expiry_at is None else utc_micros(expiry_at),
             )
         )
     return pl.DataFrame(resolved, schema=_CALENDAR_SCHEMA, orient="row")
@@ -236,6 +233,8 @@ def _snapshot_column(name: str, dtype: pl.DataType, rows: list[dict[str, Any]]) 
     """One snapshot column. A list column is built from its distinct values and gathered: a
     day repeats the same few lists, and polars converts each Python list on its own (slow)."""
     values = [row[name] for row in rows]
+    if dtype == UTC_US:
+        return utc_series(name, values)
     if not isinstance(dtype, pl.List):
         return pl.Series(name, values, dtype=dtype)
     distinct: dict[tuple[str, ...] | None, int] = {}

@@ -29,6 +29,7 @@ class Job:
     caller: int
     wait_for_worker: bool = True
     hold_s: float = 0.0
+    worker_hold_s: float = 0.0
 
 
 def _job(job: Job) -> tuple[int, int]:
@@ -45,9 +46,12 @@ def _job(job: Job) -> tuple[int, int]:
             marks.write(f"{job.value}\n")
         if job.value == DIES:
             os._exit(3)
+        time.sleep(job.worker_hold_s)
     time.sleep(job.hold_s)
     if job.value < 0:
         raise ValueError(f"job {job.value} failed")
+    if os.getpid() != job.caller:
+        (Path(job.marks) / f"done-{job.value}").touch()
     return job.value, os.getpid()
 
 
@@ -72,7 +76,22 @@ def test_a_failed_job_in_a_worker_fails_the_whole_run(tmp_path: Path) -> None:
     marks = tmp_path / "m"
     with pytest.raises(ValueError, match="job -1 failed"):
         run_day_jobs(_job, _jobs([0, 1, 2, -1], marks), 2, sizes=[4, 3, 2, 1])
-    assert _worker_order(marks) == [-1]
+    assert _worker_order(marks)[0] == -1
+
+
+def test_a_failed_call_leaves_no_job_running_in_a_worker(tmp_path: Path) -> None:
+    # The worker takes the failing job and queues the next-smallest behind it, which runs for
+    # a second: the call may only fail once that job is done (or was never started).
+    marks = tmp_path / "m"
+    marks.mkdir()
+    jobs = [
+        Job(value, str(marks), os.getpid(), worker_hold_s=1.0 if value == 2 else 0.0)
+        for value in (0, 1, 2, -1)
+    ]
+    with pytest.raises(ValueError, match="job -1 failed"):
+        run_day_jobs(_job, jobs, 2, sizes=[4, 3, 2, 1])
+    started = {value for value in _worker_order(marks) if value >= 0}
+    assert started == {int(path.name.split("-")[1]) for path in marks.glob("done-*")}
 
 
 def test_workers_are_kept_and_once_ready_take_the_largest_jobs_too(tmp_path: Path) -> None:
