@@ -17,6 +17,8 @@ from typing import Final
 
 import orjson
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from backquant.frames import UTC_US, FetchMeta, parse_instant, utc_series
 from storage.atomic import atomic_write_bytes, parquet_bytes, unlink_durably
@@ -25,6 +27,15 @@ from storage.layout import Layout, key_stamp, utc_day
 RECORD_FORMAT: Final[int] = 1
 PACK_COMPRESSION_LEVEL: Final[int] = 1
 PACK_SCHEMA: Final = pl.Schema({"computed_at": UTC_US, "fetch": pl.String(), "body": pl.Binary()})
+
+
+@dataclass(frozen=True, slots=True)
+class DaySize:
+    """A symbol-day's archived records and body bytes, estimated cheaply (``Archive.day_size``)."""
+
+    records: int
+    body_bytes: int
+    """Uncompressed bytes of the packed bodies, plus the loose files' gzipped sizes."""
 
 
 class ArchiveCorruptError(RuntimeError):
@@ -122,16 +133,26 @@ class Archive:
             return []
         return sorted(path for path in day_dir.glob("*.rec.gz") if not path.name.startswith("."))
 
-    def count_day(self, symbol: str, day: date) -> int:
-        """Roughly how many records a symbol-day holds (a key both loose and packed counts
-        twice; an unreadable pack counts 0, reading the day says why); cheap: the pack's
-        footer only. Used to schedule work, never to decide what is stored."""
+    def day_size(self, symbol: str, day: date) -> DaySize:
+        """Roughly what a symbol-day holds, from the pack's footer and the loose files' sizes
+        (a key both loose and packed counts twice; an unreadable pack counts 0, reading the day
+        says why). Used to schedule work, never to decide what is stored."""
         pack = self.layout.archive_pack(symbol, day)
         try:
-            packed = pl.scan_parquet(pack).select(pl.len()).collect().item()
-        except (OSError, pl.exceptions.PolarsError):
-            packed = 0
-        return int(packed) + len(self.loose_files(symbol, day))
+            metadata = pq.read_metadata(pack)
+            body = metadata.schema.to_arrow_schema().get_field_index("body")
+            packed_bytes = sum(
+                metadata.row_group(group).column(body).total_uncompressed_size
+                for group in range(metadata.num_row_groups)
+            )
+            packed = metadata.num_rows
+        except (OSError, ValueError, pa.ArrowException):
+            packed = packed_bytes = 0
+        loose = self.loose_files(symbol, day)
+        return DaySize(
+            records=packed + len(loose),
+            body_bytes=packed_bytes + sum(path.stat().st_size for path in loose),
+        )
 
     def read_day(self, symbol: str, day: date) -> list[ArchiveRecord]:
         """Every record of a symbol-day, deduplicated by key, in key order."""

@@ -41,6 +41,7 @@ from storage.bulk_day import (
 )
 from storage.day_jobs import run_day_jobs
 from storage.layout import Layout, utc_day
+from storage.parsing import gc_paused
 from storage.quarantine import quarantine_body
 from storage.rebuild import (
     DayBuild,
@@ -177,11 +178,17 @@ def _import_round(
         for symbol, day in pairs
     ]
     remove_stale_temps(layout, pairs)
-    sizes = [
-        len(job.bodies) + warehouse.archive.count_day(*pair)
-        for job, pair in zip(jobs, pairs, strict=True)
-    ]
-    results = run_day_jobs(import_symbol_day, jobs, workers, sizes=sizes)
+    archived = [warehouse.archive.day_size(*pair) for pair in pairs]
+    results = run_day_jobs(
+        import_symbol_day,
+        jobs,
+        workers,
+        sizes=[len(job.bodies) + day.records for job, day in zip(jobs, archived, strict=True)],
+        weights=[
+            sum(len(body.raw) for _, body in job.bodies) + day.body_bytes
+            for job, day in zip(jobs, archived, strict=True)
+        ],
+    )
     # Input order: of two bodies claiming one fetch attempt, the first one's log row counts.
     done = sorted((o for result in results for o in result.outcomes), key=lambda o: o.position)
     outcomes = _quarantine(layout, items, done)
@@ -248,7 +255,9 @@ def bulk_ingest(
         routes[(item.fetch.symbol, day)].append(position)
     outcomes: list[BodyOutcome] = []
     builds: dict[Pair, DayBuild] = {}
-    with warehouse.lock():
+    # Without cyclic GC (see gc_paused): the input alone is ~10,000 tracked objects per day,
+    # which each full collection in between would walk again.
+    with warehouse.lock(), gc_paused():
         state = load_state(warehouse.layout)
         while routes:
             done, written, routes = _import_round(warehouse, state, items, routes, workers)

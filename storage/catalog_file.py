@@ -112,6 +112,8 @@ def _apply(
     connection: duckdb.DuckDBPyConnection, views: dict[str, tuple[str, str]], reused: bool
 ) -> tuple[str, ...]:
     existing = _existing_digests(connection) if reused else {}
+    # One transaction: a commit per statement made a fresh catalog 35% slower (54 vs 40 ms).
+    connection.begin()
     for name in sorted(existing.keys() - views.keys()):
         connection.execute(f"DROP VIEW IF EXISTS {name}")
     recreated = []
@@ -121,6 +123,7 @@ def _apply(
         connection.execute(statement)
         connection.execute(f"COMMENT ON VIEW {name} IS '{digest}'")
         recreated.append(name)
+    connection.commit()
     connection.execute("CHECKPOINT")
     return tuple(recreated)
 

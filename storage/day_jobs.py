@@ -84,7 +84,7 @@ def _overlapped(function: DayJobFunction[J, R], jobs: Sequence[J]) -> list[R]:
 
 
 class _Pending:
-    """Jobs not yet taken, largest first. The caller takes from the front. A worker that was
+    """Jobs not yet taken, heaviest first. The caller takes from the front. A worker that was
     ready when the call began is as fast as the caller and takes its first job from the front
     too; a job queued behind a worker's running one, and any job of a worker still starting,
     comes from the back but is never the last, which the caller will soon take: no call ends
@@ -164,12 +164,15 @@ def run_day_jobs(
     workers: int | None,
     *,
     sizes: Sequence[int],
+    weights: Sequence[int] | None = None,
 ) -> list[R]:
-    """``function`` of every job, in job order; ``sizes`` are the jobs' responses.
+    """``function`` of every job, in job order; ``sizes`` are the jobs' responses, ``weights``
+    their expected work (default: the sizes). Body bytes weigh a job better than its count:
+    a day of BTC bodies is 2.8 times the bytes of a day of HYPE ones.
 
     With ``workers`` > 1 (None: the CPU count when this process's workers are already running
     or the jobs hold at least ``PARALLEL_MIN_RESPONSES`` responses, else 1), this process and
-    ``workers - 1`` worker processes share the jobs, largest first (``_Pending``). Jobs must be
+    ``workers - 1`` worker processes share the jobs, heaviest first (``_Pending``). Jobs must be
     independent and ``function`` importable by name (not defined in a script's ``__main__``);
     results come back to this process, which alone commits them.
     """
@@ -179,7 +182,8 @@ def run_day_jobs(
     helpers = min(chosen, len(jobs)) - 1
     if helpers < 1:
         return _overlapped(function, jobs)
-    order = sorted(range(len(jobs)), key=lambda index: -sizes[index])
+    work = sizes if weights is None else weights
+    order = sorted(range(len(jobs)), key=lambda index: -work[index])
     results: dict[int, R] = {}
     failures: list[BaseException] = []
     with using_workers(helpers) as pool:

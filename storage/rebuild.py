@@ -245,8 +245,14 @@ def _rebuild_batch(
         for symbol, day in pairs
     ]
     remove_stale_temps(layout, pairs)
-    sizes = [warehouse.archive.count_day(symbol, day) for symbol, day in pairs]
-    builds = run_day_jobs(rebuild_symbol_day, jobs, workers, sizes=sizes)
+    archived = [warehouse.archive.day_size(symbol, day) for symbol, day in pairs]
+    builds = run_day_jobs(
+        rebuild_symbol_day,
+        jobs,
+        workers,
+        sizes=[day.records for day in archived],
+        weights=[day.body_bytes for day in archived],
+    )
     commit_days(warehouse, state, builds, logs, committed_at)
     return [_report(warehouse, build, logs[(build.symbol, build.day)]) for build in builds]
 

@@ -65,6 +65,26 @@ def test_rebuild_packs_the_archive_and_can_rebuild_from_the_pack(warehouse: Ware
     assert table(warehouse, "expiries").equals(before)
 
 
+def test_the_size_of_an_archived_day_comes_from_the_pack_footer_and_loose_files(
+    warehouse: Warehouse,
+) -> None:
+    _ingest_minutes(warehouse, 3)
+    loose = warehouse.archive.loose_files("BTCUSDT", DAY)
+    assert warehouse.archive.day_size("BTCUSDT", DAY).records == 3
+    assert warehouse.archive.day_size("BTCUSDT", DAY).body_bytes == sum(
+        path.stat().st_size for path in loose
+    )
+    rebuild_day(warehouse, DAY, ["BTCUSDT"])
+    packed = warehouse.archive.day_size("BTCUSDT", DAY)
+    bodies = warehouse.archive.read_day("BTCUSDT", DAY)
+    raw = sum(len(record.raw) for record in bodies)
+    assert packed.records == 3
+    # Parquet's uncompressed size also counts value lengths and page headers.
+    assert raw <= packed.body_bytes <= raw + 1024
+    (warehouse.home / "archive" / "BTCUSDT" / f"{DAY}.pack.parquet").write_bytes(b"damaged")
+    assert warehouse.archive.day_size("BTCUSDT", DAY).records == 0
+
+
 def test_a_tick_into_a_cold_day_marks_it_dirty_and_a_rebuild_shows_it(warehouse: Warehouse) -> None:
     _ingest_minutes(warehouse, 1)
     rebuild_day(warehouse, DAY)

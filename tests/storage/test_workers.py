@@ -99,12 +99,13 @@ def test_workers_are_kept_and_once_ready_take_the_largest_jobs_too(tmp_path: Pat
     pool = running_pool()
     assert pool is not None and pool.ready
     marks = tmp_path / "b"
-    second = run_day_jobs(_job, _jobs([0, 1, 2, 3], marks), 2, sizes=[4, 3, 2, 1])
+    jobs = _jobs([0, 1, 2, 3], marks)
+    second = run_day_jobs(_job, jobs, 2, sizes=[1] * 4, weights=[1, 2, 3, 4])
     assert running_pool() is pool
     workers = {pid for _, pid in first + second} - {os.getpid()}
     assert len(workers) == 1  # the same worker served both calls
-    # A ready worker starts with one of the two largest jobs, not the smallest.
-    assert _worker_order(marks)[0] in {0, 1}
+    # A ready worker starts with one of the two heaviest jobs, not the lightest.
+    assert _worker_order(marks)[0] in {2, 3}
 
 
 def test_running_workers_take_jobs_of_any_size(tmp_path: Path) -> None:
