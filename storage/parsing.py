@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from backquant.errors import InvalidResponseError
-from backquant.frames import TABLE_SORT_KEYS, RejectedValueError
+from backquant.frames import RejectedValueError, sort_by_key
 from backquant.validation import ParsedSummary, parse_expiry_summary
 from storage.archive import ArchiveRecord
 from storage.layout import key_stamp
@@ -121,10 +121,7 @@ def prepare_symbol_day(
     accepted = [record for index, (record, _) in enumerate(new) if index not in refused]
     return PreparedDay(
         records=sorted([*archived, *accepted], key=lambda record: record.computed_at),
-        tables={
-            table: frame.sort(list(TABLE_SORT_KEYS[table]))
-            for table, frame in frames.as_tables().items()
-        },
+        tables={table: sort_by_key(frame, table) for table, frame in frames.as_tables().items()},
         rejected=rejected,
         refused=refused,
     )

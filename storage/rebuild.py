@@ -25,7 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
-from backquant.frames import TABLE_SORT_KEYS, empty_frame
+from backquant.frames import empty_frame, sort_by_key
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.archive import Archive
 from storage.atomic import atomic_write_parquet, remove_stale_temp_files
@@ -127,9 +127,7 @@ def merge_log_rows(frames: Iterable[pl.DataFrame]) -> pl.DataFrame:
     """Ingest-log rows of one symbol-day, one per attempt (``symbol, started_at``; the first
     frame that has an attempt wins), sorted as cold files are."""
     merged = pl.concat(frames, how="vertical")
-    return merged.unique(subset=["symbol", "started_at"], keep="first").sort(
-        list(TABLE_SORT_KEYS["ingest_log"])
-    )
+    return sort_by_key(merged.unique(subset=["symbol", "started_at"], keep="first"), "ingest_log")
 
 
 def remove_stale_temps(layout: Layout, pairs: Iterable[tuple[str, date]]) -> None:

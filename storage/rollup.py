@@ -30,7 +30,7 @@ from typing import Final
 
 import polars as pl
 
-from backquant.frames import TABLE_SORT_KEYS, empty_frame
+from backquant.frames import empty_frame, sort_by_key
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.atomic import WriteBatch, unlink_durably
 from storage.catalog import hot_days, tick_names
@@ -140,7 +140,7 @@ def _merged(
         frames.append(old)
     if ticks is not None:
         frames.append(ticks)
-    return pl.concat(frames, how="vertical").sort(list(TABLE_SORT_KEYS[table]))
+    return sort_by_key(pl.concat(frames, how="vertical"), table)
 
 
 def _roll_hour(
