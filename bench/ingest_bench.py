@@ -20,7 +20,7 @@ Contenders, each on the same bytes, timed end to end on a fresh directory:
 - ``physical_limit``: no logic at all. polars' native NDJSON reader over the same bytes,
   explode + unnest of the expiry rows, zstd Parquet write.
 
-Run: ``.venv/bin/python -m bench.ingest_bench [--rounds 3] [--live-ticks 240] [--skip-dlt]``.
+Run: ``.venv/bin/python -m bench.ingest_bench [--rounds 5] [--live-ticks 240] [--skip-dlt]``.
 The limit and the two backfills run ``--rounds`` times, interleaved; the median run is kept.
 Writes bench/results/ingest_bench.json. dlt comes from the ``bench`` dependency group
 (``make bench`` installs it).
@@ -213,7 +213,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--live-ticks", type=int, default=240)
     parser.add_argument(
-        "--rounds", type=int, default=3, help="runs of the limit and the backfills (median kept)"
+        "--rounds", type=int, default=5, help="runs of the limit and the backfills (median kept)"
     )
     parser.add_argument("--skip-dlt", action="store_true")
     args = parser.parse_args()
