@@ -16,12 +16,17 @@ from backquant.expiry_calendar import (
 )
 from backquant.frames import (
     EXPIRIES_SCHEMA,
+    INGEST_LOG_SCHEMA,
     SNAPSHOTS_SCHEMA,
+    UTC_US,
     VENUE_OI_SCHEMA,
     FetchMeta,
+    IngestLogEntry,
     RejectedValueError,
     SummaryFrames,
+    ingest_log_frame,
     parse_instant,
+    utc_series,
 )
 from backquant.headers import ResponseHeaders
 from backquant.simulator.market import Market
@@ -120,6 +125,35 @@ def test_naive_and_offset_times_are_read_as_utc() -> None:
     raw = body("BTCUSDT", BASE_TIME, **{"meta.computed_at": "2026-03-02T13:00:30+01:00"})
     frames = normalise(parse_expiry_summary(raw), _fetch())
     assert frames.snapshots.item(0, "computed_at") == datetime(2026, 3, 2, 12, 0, 30, tzinfo=UTC)
+
+
+def test_instants_keep_every_microsecond_in_frames() -> None:
+    # Instants enter polars as epoch microseconds (utc_micros): the stored values must be the
+    # very instants, before 1970 and with a sub-millisecond part too.
+    instants = [
+        datetime(2026, 3, 2, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+        None,
+    ]
+    series = utc_series("at", instants)
+    assert series.dtype == UTC_US and series.to_list() == instants
+    started, finished = instants[0] - timedelta(microseconds=180_001), instants[0]
+    entry = IngestLogEntry(
+        symbol="BTCUSDT",
+        started_at=started,
+        finished_at=finished,
+        outcome="stored",
+        reason=None,
+        http_status=200,
+        request_id=None,
+        attempts=2,
+        computed_at=None,
+    )
+    frame = ingest_log_frame([entry])
+    assert frame.schema == INGEST_LOG_SCHEMA
+    row = frame.row(0, named=True)
+    assert (row["started_at"], row["finished_at"], row["computed_at"]) == (started, finished, None)
+    assert row["latency_s"] == 0.180001 and row["retries"] == 1
 
 
 def _simulated(count: int) -> list[tuple[ParsedSummary, FetchMeta]]:
