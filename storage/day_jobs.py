@@ -135,27 +135,27 @@ def _feed(
     # One job waits queued behind the running one: a day's bodies take ~0.1 s to reach a
     # worker (pickled, piped, unpickled), which would otherwise idle it between jobs.
     in_flight: deque[tuple[int, Future[R]]] = deque()
-    while True:
-        while len(in_flight) < 2:
-            index = pending.for_worker(queued=bool(in_flight))
-            if index is None:
-                break
-            in_flight.append((index, pool.submit(_paused, function, jobs[index])))
-        if not in_flight:
-            return
-        index, future = in_flight.popleft()
-        try:
+    try:
+        while True:
+            while len(in_flight) < 2:
+                index = pending.for_worker(queued=bool(in_flight))
+                if index is None:
+                    break
+                in_flight.append((index, pool.submit(_paused, function, jobs[index])))
+            if not in_flight:
+                return
+            index, future = in_flight[0]
             results[index] = future.result()
-        except BaseException as error:
-            if isinstance(error, BrokenProcessPool):
-                discard_pool(pool)
-            failures.append(error)
-            pending.clear()
-            # No job is left in flight once the feeder is back (the caller relies on it).
-            for _, queued in in_flight:
-                queued.cancel()
-            wait([queued for _, queued in in_flight])
-            return
+            in_flight.popleft()
+    except BaseException as error:
+        if isinstance(error, BrokenProcessPool):
+            discard_pool(pool)
+        failures.append(error)
+        pending.clear()
+        # No job is left in flight once the feeder is back (the caller relies on it).
+        for _, queued in in_flight:
+            queued.cancel()
+        wait([queued for _, queued in in_flight])
 
 
 def run_day_jobs(
