@@ -10,6 +10,7 @@ from concurrent.futures import wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,6 +93,25 @@ def test_a_failed_call_leaves_no_job_running_in_a_worker(tmp_path: Path) -> None
         run_day_jobs(_job, jobs, 2, sizes=[4, 3, 2, 1])
     started = {value for value in _worker_order(marks) if value >= 0}
     assert started == {int(path.name.split("-")[1]) for path in marks.glob("done-*")}
+
+
+def test_a_job_that_cannot_be_submitted_fails_the_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = start_workers(1)
+    wait(pool.started)
+    submitted = pool.submit
+    calls: list[object] = []
+
+    def submit_once(function: Any, *args: Any) -> Any:
+        calls.append(function)
+        if len(calls) > 1:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        return submitted(function, *args)
+
+    monkeypatch.setattr(pool, "submit", submit_once)
+    with pytest.raises(RuntimeError, match="cannot schedule"):
+        run_day_jobs(_job, _jobs([0, 1, 2, 3], tmp_path / "m"), None, sizes=[1] * 4)
 
 
 def test_workers_are_kept_and_once_ready_take_the_largest_jobs_too(tmp_path: Path) -> None:
