@@ -65,6 +65,21 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def prepare_dagster_home(dagster_home: Path) -> None:
+    """A Dagster instance directory ready for a webserver and a daemon started together: our
+    dagster.yaml when it has none, and its SQLite storage created now, by one process. Created
+    on first use instead, by the webserver, the daemon and a code server at once, its schedule
+    database can be stamped twice, and every process then refuses to load it ("Version table
+    'alembic_version' has more than one head present", dagster-io/dagster#27390)."""
+    from dagster import DagsterInstance
+
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    if not (dagster_home / "dagster.yaml").exists():
+        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    with DagsterInstance.from_config(str(dagster_home)):
+        pass
+
+
 @app.command()
 def dev(
     port: Annotated[int, typer.Option(help="Dagster webserver port.")] = 3000,
@@ -75,9 +90,7 @@ def dev(
     """Dagster webserver + daemon; without a key, the simulator too, and the UI says so."""
     env = dict(os.environ)
     dagster_home = dagster_home.resolve()
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    if not (dagster_home / "dagster.yaml").exists():
-        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    prepare_dagster_home(dagster_home)
     env["DAGSTER_HOME"] = str(dagster_home)
     env.setdefault("TERMSTORE_HOME", str(PROJECT_ROOT / "warehouse"))
     children: list[subprocess.Popen[bytes]] = []

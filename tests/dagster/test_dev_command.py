@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pipelines.cli.dagster_commands import prepare_dagster_home
 from tests.support.dagster_ui import BIN, ROOT, free_port
 
 ASSET_DESCRIPTIONS = '{"query": "{ assetNodes { assetKey { path } description } }"}'
@@ -74,3 +76,17 @@ def test_dev_without_key_serves_a_simulated_ui_and_stops_everything(tmp_path: Pa
         if dev.poll() is None:
             os.killpg(dev.pid, signal.SIGKILL)
         log.close()
+
+
+def test_a_prepared_dagster_home_has_its_storage_created_once(tmp_path: Path) -> None:
+    home = tmp_path / "dagster"
+    prepare_dagster_home(home)
+    assert (home / "dagster.yaml").read_text() == (ROOT / "dagster.yaml").read_text()
+    for database in ("history/runs.db", "history/runs/index.db", "schedules/schedules.db"):
+        with sqlite3.connect(home / database) as connection:
+            heads = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+        assert len(heads) == 1, (database, heads)
+    # Preparing again keeps the instance (and a dagster.yaml the operator edited).
+    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text() + "\n# edited\n")
+    prepare_dagster_home(home)
+    assert (home / "dagster.yaml").read_text().endswith("# edited\n")

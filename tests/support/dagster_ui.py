@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from pipelines.cli.dagster_commands import prepare_dagster_home
 from tests.support.simulator import RunningSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,8 +100,7 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
 def running_dagster(tmp_path: Path, env: dict[str, str]) -> Iterator[DagsterUI]:
     """Webserver + daemon on a free port with a temporary DAGSTER_HOME; stopped on exit."""
     dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
-    shutil.copyfile(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    prepare_dagster_home(dagster_home)
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
     full_env = {**os.environ, **env, "DAGSTER_HOME": str(dagster_home)}
