@@ -255,8 +255,8 @@ def bulk_ingest(
         routes[(item.fetch.symbol, day)].append(position)
     outcomes: list[BodyOutcome] = []
     builds: dict[Pair, DayBuild] = {}
-    # Without cyclic GC (see gc_paused): the input alone is ~10,000 tracked objects per day,
-    # which each full collection in between would walk again.
+    # Without cyclic GC, as in the day jobs (see gc_paused): nothing here builds reference
+    # cycles, and each full collection would walk every input body's objects again.
     with warehouse.lock(), gc_paused():
         state = load_state(warehouse.layout)
         while routes:

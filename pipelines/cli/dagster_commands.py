@@ -90,7 +90,17 @@ def dev(
     """Dagster webserver + daemon; without a key, the simulator too, and the UI says so."""
     env = dict(os.environ)
     dagster_home = dagster_home.resolve()
-    prepare_dagster_home(dagster_home)
+    try:
+        prepare_dagster_home(dagster_home)
+    except Exception as exc:  # any way Dagster fails to open its own storage
+        first_line = next(iter(str(exc).splitlines()), "")
+        console.print(
+            f"[red]the Dagster instance in {dagster_home} cannot be opened:[/] "
+            f"{type(exc).__name__}: {first_line}\n"
+            "See docs/runbook.md, 'The code location does not load', or point --dagster-home "
+            "(DAGSTER_HOME) at a new directory."
+        )
+        raise typer.Exit(1) from None
     env["DAGSTER_HOME"] = str(dagster_home)
     env.setdefault("TERMSTORE_HOME", str(PROJECT_ROOT / "warehouse"))
     children: list[subprocess.Popen[bytes]] = []

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from pipelines.cli import app
 from pipelines.cli.dagster_commands import prepare_dagster_home
 from tests.support.dagster_ui import BIN, ROOT, free_port
 
@@ -90,3 +92,15 @@ def test_a_prepared_dagster_home_has_its_storage_created_once(tmp_path: Path) ->
     (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text() + "\n# edited\n")
     prepare_dagster_home(home)
     assert (home / "dagster.yaml").read_text().endswith("# edited\n")
+
+
+def test_dev_with_a_broken_dagster_home_says_what_to_do(tmp_path: Path) -> None:
+    home = tmp_path / "dagster"
+    prepare_dagster_home(home)
+    with sqlite3.connect(home / "schedules" / "schedules.db") as connection:
+        connection.execute("INSERT INTO alembic_version VALUES ('a_second_head')")
+    result = CliRunner().invoke(app, ["dev", "--dagster-home", str(home)])
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert "cannot be opened" in message and "more than one head" in message
+    assert "docs/runbook.md" in message and "Traceback" not in result.output
