@@ -38,6 +38,7 @@ from storage import FetchedBody, Warehouse, bulk_ingest, refresh_catalog
 from storage.atomic import atomic_write_parquet
 from storage.catalog import cold_file
 from storage.layout import SUMMARY_TABLES, TABLES
+from storage.rebuild import COLD_COMPRESSION_LEVEL
 from storage.reports import STORED
 from storage.state import load_state, save_state
 
@@ -51,8 +52,6 @@ YEAR_WEEKS: Final[int] = 52
 REAL_DAYS: Final[int] = 7
 FETCH_OFFSET: Final[timedelta] = timedelta(seconds=5)
 """Ticks fetch 5 s into the minute; the body's computed_at is the 30-second bucket start."""
-COLD_COMPRESSION_LEVEL: Final[int] = 6
-"""Same level storage.rebuild uses for cold files, so clones are byte-for-byte comparable."""
 
 
 @dataclass(frozen=True)

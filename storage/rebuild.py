@@ -39,7 +39,10 @@ from storage.state import TierState, load_state, save_state
 from storage.tiers import delete_expired_hot, delete_superseded_cold, latest_key, update_latest
 from storage.warehouse import Warehouse
 
-COLD_COMPRESSION_LEVEL = 6
+COLD_COMPRESSION_LEVEL = 3
+"""zstd level of cold files. Level 6 took twice the CPU (67 against 33 ms for a BTC day's three
+tables) for 6% fewer bytes (1,630 against 1,739 KB); the bulk import and rebuild write every
+cold file, and zstd decompresses both levels at the same speed."""
 
 
 @dataclass(frozen=True, slots=True)
