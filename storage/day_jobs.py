@@ -31,13 +31,13 @@ R = TypeVar("R")
 
 
 PARALLEL_MIN_RESPONSES = 12_000
-"""Below this many responses (~3 s of work in one process at ~0.25 ms each), starting workers
-saves too little: one takes 1–1.3 s to start (importing the storage package: polars, pydantic,
+"""Below this many responses (~2.5 s of work in one process at ~0.2 ms each), starting workers
+saves little: one takes 1–1.3 s to start (importing the storage package: polars, pydantic,
 duckdb, httpx), while this process overlaps its writes with the next job. In the year home
-(``rebuild_range`` in bench/results/tick_bench.json) 11,520 responses take the same time either
-way and 23,040 are 10–20% faster with workers; at 5,760 one process is faster than starting
-workers (a 4-symbol day rebuilt: 1,304 against 1,569 ms in bench/results/warehouse_bench.json).
-Workers already running pay at any size (912 ms for that day)."""
+(``rebuild_range`` in bench/results/tick_bench.json) 11,520 responses are ~7% faster with
+workers started by the call and 23,040 ~24%; at 5,760 one process is faster than starting
+workers (a 4-symbol day rebuilt: 1,195 against 1,441 ms in bench/results/warehouse_bench.json).
+Workers already running pay at any size (755 ms for that day)."""
 
 
 @dataclass(frozen=True, slots=True)
