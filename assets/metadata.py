@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 import polars as pl
 
-from backquant.frames import TABLE_SCHEMAS
+from storage.schemas import TABLE_SCHEMAS
 
 SIMULATED_BANNER = (
     "⚠ SIMULATED DATA — this code location polls termstore's local BackQuant simulator, "

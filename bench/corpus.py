@@ -29,7 +29,7 @@ from typing import Any, Final
 import orjson
 import polars as pl
 
-from backquant.frames import FetchMeta
+from storage.schemas import FetchMeta
 from backquant.headers import ResponseHeaders
 from backquant.simulator import Market
 from backquant.symbols import SUPPORTED_SYMBOLS

@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 import polars as pl
 
-from backquant.frames import EXPIRIES_SCHEMA, SNAPSHOTS_SCHEMA, empty_frame
+from storage.schemas import EXPIRIES_SCHEMA, SNAPSHOTS_SCHEMA, empty_frame
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage import Warehouse
 from storage.atomic import atomic_write_parquet

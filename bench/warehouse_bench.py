@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from backquant.client import FetchOutcome, FetchResult
-from backquant.frames import (
+from storage.schemas import (
     FetchMeta,
     IngestLogEntry,
     RejectedValueError,

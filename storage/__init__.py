@@ -1,31 +1,28 @@
-"""The termstore warehouse: raw archive, hot/cold Parquet tiers, DuckDB catalog, query API.
+"""The termstore warehouse: DuckLake tables (raw archive, summary tables, ingest log,
+quarantine), the tick and rebuild transactions, bulk import, maintenance and the query API.
 
 No Dagster import here: the CLI, research code and the Dagster code location all use this.
 """
 
-from storage.bulk import BulkReport, FetchedBody, bulk_ingest
-from storage.catalog import refresh_catalog
+from storage.errors import QueryError, StorageError
 from storage.ingest import ingest_once, ingest_outcomes
-from storage.rebuild import dirty_days, rebuild_day, rebuild_dirty, rebuild_range
+from storage.lake_config import HOME_ENV, LakeConfig
+from storage.rebuild import rebuild_day, rebuild_range
 from storage.reports import RebuildReport, SymbolDayRebuild, SymbolReport, TickReport
-from storage.warehouse import HOME_ENV, QueryError, Warehouse
+from storage.warehouse import Warehouse
 
 __all__ = [
     "HOME_ENV",
-    "BulkReport",
-    "FetchedBody",
+    "LakeConfig",
     "QueryError",
     "RebuildReport",
+    "StorageError",
     "SymbolDayRebuild",
     "SymbolReport",
     "TickReport",
     "Warehouse",
-    "bulk_ingest",
-    "dirty_days",
     "ingest_once",
     "ingest_outcomes",
     "rebuild_day",
-    "rebuild_dirty",
     "rebuild_range",
-    "refresh_catalog",
 ]

@@ -30,7 +30,7 @@ from typing import Any
 
 import polars as pl
 
-from backquant.frames import IngestLogEntry, check_symbol, ingest_log_frame
+from storage.schemas import IngestLogEntry, check_symbol, ingest_log_frame
 from storage.bulk_day import (
     QUARANTINED,
     BodyOutcome,

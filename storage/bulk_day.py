@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Final
 
 from backquant.errors import InvalidResponseError, SchemaViolationError
-from backquant.frames import FetchMeta, RejectedValueError, parse_instant, summary_key
+from storage.schemas import FetchMeta, RejectedValueError, parse_instant, summary_key
 from backquant.validation import ParsedSummary
 from storage.archive import Archive, ArchiveRecord
 from storage.day_jobs import DayWrites

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-from backquant.frames import empty_frame
+from storage.schemas import empty_frame
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.atomic import atomic_write_parquet
 from storage.catalog_file import CatalogWrite, remove_stale_catalog_temps, write_catalog

@@ -20,16 +20,10 @@ import orjson
 import polars as pl
 
 from backquant.expiry_calendar import classify, settlement_instant
-from backquant.frames import (
-    MAX_IV_POINTS,
-    UNATTRIBUTED_VENUE,
-    FetchMeta,
-    RejectedValueError,
-    parse_instant,
-    summary_key,
-)
 from backquant.models import ExpiryRow, VenueOI
 from backquant.validation import ParsedSummary
+from storage.records import FetchMeta, RejectedValueError, parse_instant, summary_key
+from storage.schemas import MAX_IV_POINTS, UNATTRIBUTED_VENUE
 
 _SAFE_TOKEN = re.compile(r"^[0-9A-Za-z]{1,16}$")
 _SAFE_VENUE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")

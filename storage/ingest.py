@@ -1,18 +1,18 @@
-"""One ingest tick: archive first, then normalise into hot files, then log every attempt.
+"""One ingest tick: one transaction for everything the tick learned.
 
-Per symbol, in this order: check the body (unsafe or absurd values → quarantine), archive it
-(the commit point: an archived key is never stored again), write the hot files with snapshots
-last, point the symbol's latest file at it, then write the attempt's ingest-log row. Every
-symbol is handled on its own, so one symbol's failure never touches the others. The whole tick
-holds the writer lock and ends with a catalog refresh. Before its first archive write a tick
-journals the log rows of what it archives (``storage.tick_journal``), so a tick killed before
-its commit is completed by the next one.
+Per symbol: the body is checked (unsafe or absurd values are refused and quarantined with the
+reason), its key ``(symbol, computed_at)`` is looked up in the archive (a key already archived
+is a duplicate: logged, not stored), and an accepted new body contributes its raw response to
+``responses`` and its rows to ``snapshots``, ``expiries`` and ``venue_oi``. Every attempt gets
+an ``ingest_log`` row. All of it commits in one DuckLake transaction: a reader sees the whole
+tick or none of it, and a tick killed before its commit leaves nothing behind (the next tick
+fetches afresh; the lost minute shows in ``ingest_gaps``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import polars as pl
@@ -20,7 +20,11 @@ import polars as pl
 from backquant.client import FetchOutcome, FetchResult, fetch_all_sync
 from backquant.config import ClientConfig
 from backquant.errors import InvalidResponseError, SchemaViolationError
-from backquant.frames import (
+from backquant.symbols import SUPPORTED_SYMBOLS
+from storage.archive import RESPONSES, ArchiveRecord, archived_keys, records_frame
+from storage.normalise import normalise_each
+from storage.quarantine import Refusal, quarantine_frame
+from storage.records import (
     FetchMeta,
     IngestLogEntry,
     RejectedValueError,
@@ -28,62 +32,25 @@ from backquant.frames import (
     check_symbol,
     ingest_log_frame,
 )
-from backquant.symbols import SUPPORTED_SYMBOLS
-from storage.archive import ArchiveCorruptError, ArchiveRecord
-from storage.catalog import refresh_catalog
-from storage.normalise import normalise_each
 from storage.reports import DUPLICATE, STORED, SymbolReport, TickReport
-from storage.rollup import RolledHour, delete_rolled_ticks, roll_up
-from storage.state import TierState, load_state, save_state
-from storage.tick_journal import clear_journal, read_journal, write_journal
-from storage.tick_writes import TickWrites, archived_rows, complete_interrupted
-from storage.tiers import (
-    delete_expired_hot,
-    update_latest,
-    write_hot_tick,
-)
+from storage.schemas import SUMMARY_TABLES
 from storage.warehouse import Warehouse
-
-STORAGE_ERROR = "storage_error"
-
-
-class TickStorageError(OSError):
-    """The tick's hot files could not be committed; the archive still holds every response."""
-
+from storage.writes import insert, transaction
 
 QUARANTINED_KIND = RejectedValueError.kind
 
 
-def _failed(tick: TickWrites, outcome: FetchOutcome) -> SymbolReport:
-    error = outcome.error
-    assert error is not None
-    quarantine_file = None
-    if isinstance(error, InvalidResponseError):
-        field_path = error.field_path if isinstance(error, SchemaViolationError) else None
-        quarantine_file = tick.quarantine(
-            outcome.symbol,
-            outcome.finished_at,
-            error.raw,
-            error.kind,
-            str(error),
-            field_path,
-            error.status,
-            error.request_id,
-        )
-    return SymbolReport(
-        symbol=outcome.symbol,
-        status=error.kind,
-        started_at=outcome.started_at,
-        latency_s=outcome.latency_s,
-        http_status=error.status,
-        request_id=error.request_id,
-        attempts=error.attempts,
-        reason=str(error),
-        quarantine_file=quarantine_file,
-    )
+@dataclass
+class _TickRows:
+    """What the tick will commit, gathered symbol by symbol."""
+
+    records: list[ArchiveRecord] = field(default_factory=list)
+    frames: list[SummaryFrames] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    log: list[IngestLogEntry] = field(default_factory=list)
 
 
-def _fetch_meta(symbol: str, result: FetchResult) -> FetchMeta:
+def fetch_meta(symbol: str, result: FetchResult) -> FetchMeta:
     return FetchMeta(
         symbol=symbol,
         status=result.status,
@@ -99,7 +66,7 @@ def _normalise_tick(outcomes: list[FetchOutcome]) -> dict[str, SummaryFrames | R
     fetched = [
         (outcome.symbol, outcome.result) for outcome in outcomes if outcome.result is not None
     ]
-    results = normalise_each([(r.parsed, _fetch_meta(s, r)) for s, r in fetched])
+    results = normalise_each([(r.parsed, fetch_meta(s, r)) for s, r in fetched])
     return {symbol: result for (symbol, _), result in zip(fetched, results, strict=True)}
 
 
@@ -121,56 +88,63 @@ def _stored_report(outcome: FetchOutcome, result: FetchResult) -> SymbolReport:
     )
 
 
-def _to_archive(
-    tick: TickWrites,
-    outcomes: list[FetchOutcome],
-    normalised: Mapping[str, SummaryFrames | RejectedValueError],
-) -> dict[str, IngestLogEntry]:
-    """By symbol, the log row of each response this tick will archive (accepted, its key not
-    archived yet): what the journal records before the first archive write."""
-    planned = {}
-    for outcome in outcomes:
-        frames = normalised.get(outcome.symbol)
-        if outcome.result is None or not isinstance(frames, SummaryFrames):
-            continue
-        if outcome.symbol not in SUPPORTED_SYMBOLS:
-            continue
-        computed_at = frames.snapshots.item(0, "computed_at")
-        if not tick.warehouse.archive.contains(outcome.symbol, computed_at):
-            report = replace(_stored_report(outcome, outcome.result), computed_at=computed_at)
-            planned[outcome.symbol] = _log_entry(outcome, report)
-    return planned
+def _failed(rows: _TickRows, outcome: FetchOutcome) -> SymbolReport:
+    error = outcome.error
+    assert error is not None
+    quarantine_id = None
+    if isinstance(error, InvalidResponseError):
+        refusal = Refusal(
+            symbol=outcome.symbol,
+            received_at=outcome.finished_at,
+            raw=error.raw,
+            kind=error.kind,
+            reason=str(error),
+            field_path=error.field_path if isinstance(error, SchemaViolationError) else None,
+            http_status=error.status,
+            request_id=error.request_id,
+        )
+        rows.refusals.append(refusal)
+        quarantine_id = refusal.quarantine_id
+    return SymbolReport(
+        symbol=outcome.symbol,
+        status=error.kind,
+        started_at=outcome.started_at,
+        latency_s=outcome.latency_s,
+        http_status=error.status,
+        request_id=error.request_id,
+        attempts=error.attempts,
+        reason=str(error),
+        quarantine_id=quarantine_id,
+    )
 
 
 def _succeeded(
-    tick: TickWrites,
+    rows: _TickRows,
     outcome: FetchOutcome,
     result: FetchResult,
     normalised: SummaryFrames | RejectedValueError,
-    archiving: bool,
+    archived: set[tuple[str, datetime]],
 ) -> SymbolReport:
     symbol = outcome.symbol
-    fetch = _fetch_meta(symbol, result)
     base = _stored_report(outcome, result)
     if isinstance(normalised, RejectedValueError):
-        error = normalised
-        reason = f"rejected before storing: {error}"
-        path = tick.quarantine(
-            symbol,
-            result.finished_at,
-            result.raw,
-            error.kind,
-            reason,
-            error.field_path,
-            result.status,
-            base.request_id,
+        reason = f"rejected before storing: {normalised}"
+        refusal = Refusal(
+            symbol=symbol,
+            received_at=result.finished_at,
+            raw=result.raw,
+            kind=normalised.kind,
+            reason=reason,
+            field_path=normalised.field_path,
+            http_status=result.status,
+            request_id=base.request_id,
         )
-        return replace(base, status=error.kind, reason=reason, quarantine_file=path)
-    frames = normalised
-    computed_at = frames.snapshots.item(0, "computed_at")
-    if not archiving:
-        tick.duplicates += 1
-        tick.complete_snapshot(symbol, computed_at)
+        rows.refusals.append(refusal)
+        return replace(
+            base, status=normalised.kind, reason=reason, quarantine_id=refusal.quarantine_id
+        )
+    computed_at = normalised.snapshots.item(0, "computed_at")
+    if (symbol, computed_at) in archived:
         return replace(
             base,
             status=DUPLICATE,
@@ -178,55 +152,10 @@ def _succeeded(
             reason=f"computed_at {computed_at.isoformat()} is already archived; "
             "BackQuant had not refreshed the summary yet",
         )
-    tick.warehouse.archive.write(ArchiveRecord(symbol, computed_at, fetch, result.raw))
-    tick.note_write(symbol, "summary", computed_at)
-    write_hot_tick(tick.layout, symbol, computed_at, frames, tick.batch)
-    for table, frame in frames.as_tables().items():
-        tick.rows[table] += frame.height
-    update_latest(tick.layout, symbol, computed_at, frames.expiries, tick.batch)
+    archived.add((symbol, computed_at))
+    rows.records.append(ArchiveRecord(symbol, computed_at, fetch_meta(symbol, result), result.raw))
+    rows.frames.append(normalised)
     return replace(base, computed_at=computed_at)
-
-
-def _ingest_symbol(
-    tick: TickWrites,
-    outcome: FetchOutcome,
-    normalised: Mapping[str, SummaryFrames | RejectedValueError],
-    planned: Mapping[str, IngestLogEntry],
-) -> SymbolReport:
-    try:
-        check_symbol(outcome.symbol)
-    except RejectedValueError as error:
-        return SymbolReport(
-            symbol=outcome.symbol[:40],
-            status=error.kind,
-            reason=str(error),
-            started_at=outcome.started_at,
-            latency_s=outcome.latency_s,
-        )
-    staged = len(tick.batch)
-    try:
-        if outcome.result is None:
-            report = _failed(tick, outcome)
-        else:
-            report = _succeeded(
-                tick,
-                outcome,
-                outcome.result,
-                normalised[outcome.symbol],
-                archiving=outcome.symbol in planned,
-            )
-    except (OSError, ArchiveCorruptError) as error:
-        tick.batch.discard(since=staged)
-        report = SymbolReport(
-            symbol=outcome.symbol,
-            status=STORAGE_ERROR,
-            started_at=outcome.started_at,
-            latency_s=outcome.latency_s,
-            reason=f"could not store the response: {error}; check disk space and permissions "
-            f"under {tick.layout.home}",
-        )
-    _log_attempt(tick, outcome, report)
-    return report
 
 
 def _log_entry(outcome: FetchOutcome, report: SymbolReport) -> IngestLogEntry:
@@ -240,84 +169,85 @@ def _log_entry(outcome: FetchOutcome, report: SymbolReport) -> IngestLogEntry:
         request_id=report.request_id,
         attempts=report.attempts,
         computed_at=report.computed_at,
-        quarantine_file=report.quarantine_file,
+        quarantine_id=report.quarantine_id,
     )
 
 
-def _log_attempt(tick: TickWrites, outcome: FetchOutcome, report: SymbolReport) -> None:
-    tick.stage_log_row(outcome.symbol, ingest_log_frame([_log_entry(outcome, report)]))
+def _report(
+    rows: _TickRows,
+    outcome: FetchOutcome,
+    normalised: Mapping[str, SummaryFrames | RejectedValueError],
+    archived: set[tuple[str, datetime]],
+) -> SymbolReport:
+    if outcome.result is None:
+        return _failed(rows, outcome)
+    return _succeeded(rows, outcome, outcome.result, normalised[outcome.symbol], archived)
+
+
+def _keys(
+    outcomes: list[FetchOutcome], normalised: Mapping[str, SummaryFrames | RejectedValueError]
+) -> list[tuple[str, datetime]]:
+    return [
+        (outcome.symbol, frames.snapshots.item(0, "computed_at"))
+        for outcome in outcomes
+        if isinstance(frames := normalised.get(outcome.symbol), SummaryFrames)
+    ]
 
 
 def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) -> TickReport:
-    """Store one tick's fetch outcomes; returns what happened to each symbol."""
+    """Store one tick's fetch outcomes in one transaction; returns what happened to each
+    symbol. Raises a ``StorageError`` (nothing committed) when the lake cannot be written."""
     started_at = datetime.now(UTC)
-    with warehouse.lock():
-        layout = warehouse.layout
-        tick = TickWrites(warehouse, load_state(layout))
-        try:
-            # Only the archived rows stay journaled until this tick commits.
-            journal = read_journal(layout)
-            if journal is not None:
-                journal = archived_rows(tick, journal)
-            recovered = () if journal is None else complete_interrupted(tick, journal)
-            ordered = [outcome for _, outcome in sorted(outcomes.items())]
-            normalised = _normalise_tick(ordered)
-            planned = _to_archive(tick, ordered, normalised)
-            if planned:
-                rows = ingest_log_frame(planned.values())
-                write_journal(layout, rows if journal is None else pl.concat([journal, rows]))
-            reports = tuple(
-                _ingest_symbol(tick, outcome, normalised, planned) for outcome in ordered
-            )
-            # Dirty marks go first: a crash after the commit must leave them in place.
-            if tick.state_changed:
-                save_state(layout, tick.state)
-            tick.batch.commit()
-            if journal is not None or planned:
-                clear_journal(layout)
-        except OSError as error:
-            tick.batch.discard()
-            raise TickStorageError(
-                f"could not write this tick's hot files under {warehouse.home} ({error}). "
-                "Every stored response is already in the archive: free disk space or fix "
-                "permissions, and the next tick makes them visible and logs them (its report "
-                "lists them as recovered)"
-            ) from error
-        rolled, rollup_error = _roll_up(warehouse, tick.state)
-        refresh_catalog(warehouse.layout, tick.state)
-        now, grace_s = datetime.now(UTC), warehouse.hot_grace.total_seconds()
-        delete_expired_hot(warehouse.layout, tick.state, now, grace_s)
-        delete_rolled_ticks(warehouse.layout, tick.state, now, grace_s)
+    ordered = [outcome for _, outcome in sorted(outcomes.items())]
+    unsupported = [o for o in ordered if o.symbol not in SUPPORTED_SYMBOLS]
+    ordered = [o for o in ordered if o.symbol in SUPPORTED_SYMBOLS]
+    normalised = _normalise_tick(ordered)
+    rows = _TickRows()
+    with warehouse.writer() as connection:
+        archived = archived_keys(connection, _keys(ordered, normalised))
+        reports = [_report(rows, outcome, normalised, archived) for outcome in ordered]
+        rows.log = [_log_entry(o, r) for o, r in zip(ordered, reports, strict=True)]
+        written = dict.fromkeys((*SUMMARY_TABLES, "ingest_log"), 0)
+        with transaction(connection, warehouse.config, "the tick") as lake:
+            if rows.records:
+                insert(lake, RESPONSES, records_frame(rows.records))
+                for table in SUMMARY_TABLES:
+                    frame = pl.concat([getattr(frames, table) for frames in rows.frames])
+                    written[table] = insert(lake, table, frame)
+            if rows.refusals:
+                insert(lake, "quarantine", quarantine_frame(rows.refusals))
+            if rows.log:
+                written["ingest_log"] = insert(lake, "ingest_log", ingest_log_frame(rows.log))
+    reports.extend(_unsupported(outcome) for outcome in unsupported)
     return TickReport(
         started_at=started_at,
         finished_at=datetime.now(UTC),
-        symbols=reports,
-        rows_written=tick.rows,
-        duplicates_skipped=tick.duplicates,
-        quarantined=tick.quarantined,
-        dirty_marked=tuple(tick.dirty),
-        hours_rolled=len(rolled),
-        rollup_error=rollup_error,
-        recovered=recovered,
+        symbols=tuple(reports),
+        rows_written=written,
+        duplicates_skipped=sum(1 for report in reports if report.status == DUPLICATE),
+        quarantined=len(rows.refusals),
     )
 
 
-def _roll_up(warehouse: Warehouse, state: TierState) -> tuple[list[RolledHour], str | None]:
-    """Roll up finished hours; a failure here costs no data (the tick is committed, the hour
-    keeps being read from its tick files) and is retried by the next tick."""
+def _unsupported(outcome: FetchOutcome) -> SymbolReport:
+    """A symbol outside the four never reaches a table; the report says why."""
     try:
-        rolled = roll_up(warehouse.layout, state)
-    except (OSError, pl.exceptions.PolarsError) as error:
-        return [], (
-            f"the hourly roll-up failed ({type(error).__name__}: {error}); the tick is stored "
-            f"and the next tick retries. If it keeps failing, check disk space under "
-            f"{warehouse.home}, or rebuild the affected day (`termstore rebuild`)"
-        )
-    if rolled:
-        save_state(warehouse.layout, state)
-    return rolled, None
+        check_symbol(outcome.symbol)
+        reason = "not stored"
+    except RejectedValueError as error:
+        reason = str(error)
+    return SymbolReport(
+        symbol=outcome.symbol[:40],
+        status=QUARANTINED_KIND,
+        reason=reason,
+        started_at=outcome.started_at,
+        latency_s=outcome.latency_s,
+    )
 
 
 def ingest_once(warehouse: Warehouse, config: ClientConfig) -> TickReport:
-    """Fetch every configured symbol concurrently, then store the outcomes."""
+    """Fetch every configured symbol concurrently, then store the outcomes. The lake is opened
+    first, so a lake that cannot be written costs no request."""
+    with warehouse.writer():
+        pass
     return ingest_outcomes(warehouse, fetch_all_sync(config))

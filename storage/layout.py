@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Final
 
-from backquant.frames import check_symbol
+from storage.schemas import check_symbol
 
 TABLES: Final[tuple[str, ...]] = ("snapshots", "expiries", "venue_oi", "ingest_log")
 SUMMARY_TABLES: Final[tuple[str, ...]] = ("snapshots", "expiries", "venue_oi")

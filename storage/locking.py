@@ -1,8 +1,11 @@
-"""The single-writer lock: ingest and rebuild serialise on ``state/writer.lock``.
+"""The writer lock: this machine's writers (ingest, rebuild, import, maintenance) take turns.
 
-One writer at a time keeps the tier rules simple and exact (a rebuild cannot move the watermark
-past a tick that is half written). ``flock`` is released by the kernel when a process dies, even
-by SIGKILL, so a crash never leaves the warehouse locked. Readers never take it.
+DuckLake commits are atomic on their own; the lock keeps writers on one machine from racing for
+the catalog (a SQLite catalog answers a second concurrent writer with "database is locked") and
+makes a rebuild and a tick of the same day follow each other. ``flock`` is released by the
+kernel when a process dies, even by SIGKILL, so a crash never leaves the lake locked. Readers
+never take it. Writers on several machines (a PostgreSQL catalog) are kept apart by Dagster's
+concurrency limits; a conflicting commit is refused by DuckLake and retried.
 """
 
 from __future__ import annotations
@@ -14,9 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-
-class WriterBusyError(RuntimeError):
-    """Another process has held the writer lock for longer than we were willing to wait."""
+from storage.errors import WriterBusyError
 
 
 @contextmanager
@@ -34,7 +35,9 @@ def writer_lock(path: Path, *, timeout_s: float = 120.0) -> Iterator[None]:
                     holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
                     raise WriterBusyError(
                         f"another termstore writer (pid {holder}) has held {path} for over "
-                        f"{timeout_s:g} s; wait for its ingest or rebuild to finish, or stop it"
+                        f"{timeout_s:g} s",
+                        advice="wait for its ingest, rebuild, import or maintenance to finish, "
+                        "or stop it",
                     ) from None
                 time.sleep(0.01)
         os.ftruncate(fd, 0)

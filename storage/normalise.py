@@ -1,4 +1,4 @@
-"""From validated expiry summaries to the polars frames of backquant.frames, column-wise.
+"""From validated expiry summaries to the polars frames of storage.schemas, column-wise.
 
 Three tables come out of a response: ``snapshots`` (one row per symbol × computed_at),
 ``expiries`` (one row per listed expiry) and ``venue_oi`` (one row per venue per expiry, the
@@ -24,17 +24,6 @@ from typing import Any, Final
 import polars as pl
 
 from backquant.expiry_calendar import SECONDS_PER_YEAR
-from backquant.frames import (
-    EXPIRIES_SCHEMA,
-    SNAPSHOTS_SCHEMA,
-    UNATTRIBUTED_VENUE,
-    UTC_US,
-    FetchMeta,
-    RejectedValueError,
-    SummaryFrames,
-    utc_micros,
-    utc_series,
-)
 from backquant.models import ExpiryRow, VenueOI
 from backquant.validation import ParsedSummary
 from storage.checks import (
@@ -46,6 +35,15 @@ from storage.checks import (
     check_venue_name,
     first_rejection,
     snapshot_row,
+)
+from storage.records import FetchMeta, RejectedValueError, SummaryFrames
+from storage.schemas import (
+    EXPIRIES_SCHEMA,
+    SNAPSHOTS_SCHEMA,
+    UNATTRIBUTED_VENUE,
+    UTC_US,
+    utc_micros,
+    utc_series,
 )
 
 _FLOAT = pl.Float64()

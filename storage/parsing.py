@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import polars as pl
 
 from backquant.errors import InvalidResponseError
-from backquant.frames import RejectedValueError, sort_by_key
 from backquant.validation import ParsedSummary, parse_expiry_summary
 from storage.archive import ArchiveRecord
-from storage.layout import key_stamp
 from storage.normalise import normalise_many
+from storage.records import RejectedValueError
+from storage.schemas import key_stamp, sort_by_key
 
 ParseOutcome = ParsedSummary | InvalidResponseError
 

@@ -1,56 +1,50 @@
-"""Quarantine: bodies termstore refused, kept byte for byte next to the reason they were refused."""
+"""Quarantine: bodies termstore refused, kept byte for byte in the lake next to the reason.
+
+A refused body becomes one row of the ``quarantine`` table, committed in the same transaction as
+the ingest-log row of its attempt, which names it by ``quarantine_id``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-import orjson
+import polars as pl
 
-from storage.atomic import atomic_write_bytes
-from storage.layout import Layout, key_stamp, utc_day
+from storage.schemas import QUARANTINE_SCHEMA, key_stamp, utc_series
 
 
-def quarantine_body(
-    layout: Layout,
-    *,
-    symbol: str,
-    received_at: datetime,
-    raw: bytes,
-    kind: str,
-    reason: str,
-    field_path: str | None,
-    http_status: int | None,
-    request_id: str | None,
-) -> Path:
-    """Keep ``raw`` and a JSON reason; returns the body's path. The reason is written last, so
-    a reason file always has its body."""
-    directory = layout.quarantine_day_dir(symbol, utc_day(received_at))
-    stem = _free_stem(directory, f"{key_stamp(received_at)}-{kind}", raw)
-    body_path = directory / f"{stem}.body"
-    atomic_write_bytes(body_path, raw)
-    reason_document = {
-        "symbol": symbol,
-        "received_at": received_at.isoformat(),
-        "kind": kind,
-        "reason": reason,
-        "field_path": field_path,
-        "http_status": http_status,
-        "request_id": request_id,
-        "body_file": body_path.name,
-        "body_bytes": len(raw),
-    }
-    atomic_write_bytes(
-        directory / f"{stem}.json", orjson.dumps(reason_document, option=orjson.OPT_INDENT_2)
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """One refused body and why."""
+
+    symbol: str
+    received_at: datetime
+    raw: bytes
+    kind: str
+    reason: str
+    field_path: str | None
+    http_status: int | None
+    request_id: str | None
+
+    @property
+    def quarantine_id(self) -> str:
+        """``SYMBOL/<received_at stamp>-<kind>``: the key of its quarantine row."""
+        return f"{self.symbol}/{key_stamp(self.received_at)}-{self.kind}"
+
+
+def quarantine_frame(refusals: list[Refusal]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            pl.Series("quarantine_id", [r.quarantine_id for r in refusals], dtype=pl.String()),
+            pl.Series("symbol", [r.symbol for r in refusals], dtype=pl.String()),
+            utc_series("received_at", [r.received_at for r in refusals]),
+            pl.Series("kind", [r.kind for r in refusals], dtype=pl.String()),
+            pl.Series("reason", [r.reason for r in refusals], dtype=pl.String()),
+            pl.Series("field_path", [r.field_path for r in refusals], dtype=pl.String()),
+            pl.Series("http_status", [r.http_status for r in refusals], dtype=pl.Int32()),
+            pl.Series("request_id", [r.request_id for r in refusals], dtype=pl.String()),
+            pl.Series("body", [r.raw for r in refusals], dtype=pl.Binary()),
+        ],
+        schema=QUARANTINE_SCHEMA,
     )
-    return body_path
-
-
-def _free_stem(directory: Path, base: str, raw: bytes) -> str:
-    """``base``, or ``base-2``, ``base-3`` …: two different bodies refused for the same reason at
-    the same instant both stay; the same body again reuses its file."""
-    candidate, number = base, 1
-    while (path := directory / f"{candidate}.body").exists() and path.read_bytes() != raw:
-        number += 1
-        candidate = f"{base}-{number}"
-    return candidate

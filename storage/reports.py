@@ -54,7 +54,7 @@ class SymbolReport:
     reason: str | None = None
     drift: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
-    quarantine_file: str | None = None
+    quarantine_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -72,14 +72,6 @@ class TickReport:
     rows_written: dict[str, int] = field(default_factory=dict)
     duplicates_skipped: int = 0
     quarantined: int = 0
-    dirty_marked: tuple[tuple[str, date], ...] = ()
-    hours_rolled: int = 0
-    """Hot hours rolled up into one file per table at the end of the tick."""
-    rollup_error: str | None = None
-    """Why the roll-up failed (the tick's data is stored regardless)."""
-    recovered: tuple[tuple[str, datetime], ...] = ()
-    """(symbol, computed_at) of responses a killed tick had archived but not committed, which
-    this tick completed (hot files, log row, dirty mark): see ``storage.tick_journal``."""
 
     @property
     def stored(self) -> tuple[str, ...]:
@@ -103,10 +95,6 @@ class TickReport:
             "rows_written": dict(self.rows_written),
             "duplicates_skipped": self.duplicates_skipped,
             "quarantined": self.quarantined,
-            "dirty_marked": [[symbol, day.isoformat()] for symbol, day in self.dirty_marked],
-            "hours_rolled": self.hours_rolled,
-            "rollup_error": self.rollup_error,
-            "recovered": [[symbol, at.isoformat()] for symbol, at in self.recovered],
         }
 
     def table_rows(self) -> list[dict[str, str]]:

@@ -30,7 +30,7 @@ from typing import Final
 
 import polars as pl
 
-from backquant.frames import empty_frame, sort_by_key
+from storage.schemas import empty_frame, sort_by_key
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.atomic import WriteBatch, unlink_durably
 from storage.catalog import hot_days, tick_names

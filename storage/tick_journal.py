@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from backquant.frames import INGEST_LOG_SCHEMA
+from storage.schemas import INGEST_LOG_SCHEMA
 from storage.atomic import atomic_write_parquet
 from storage.layout import Layout
 

@@ -9,7 +9,7 @@ from datetime import date, datetime
 import polars as pl
 
 from backquant.errors import InvalidResponseError
-from backquant.frames import RejectedValueError
+from storage.schemas import RejectedValueError
 from backquant.validation import parse_expiry_summary
 from storage.archive import ArchiveCorruptError
 from storage.atomic import WriteBatch

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from backquant.frames import SummaryFrames
+from storage.schemas import SummaryFrames
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.atomic import WriteBatch, atomic_write_parquet, fsync_dir, unlink_durably
 from storage.catalog import cold_file, hot_days, latest_file

@@ -1,139 +1,151 @@
-"""The warehouse handle: where it lives, its state, and read-only SQL over the catalog."""
+"""The warehouse handle: the lake's configuration, its writer and read-only SQL over it.
+
+Readers attach the lake read-only and stay attached: every query is its own transaction and sees
+every commit made before it started, by any process on any machine. Writers (ingest, rebuild,
+import, maintenance, research) take the writer lock and use one read-write connection per
+process, kept between calls. A query ``as_of`` an instant attaches the lake as it was then.
+"""
 
 from __future__ import annotations
 
-import os
-from contextlib import AbstractContextManager
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
 
 import duckdb
 import polars as pl
 
-from storage.archive import Archive
-from storage.catalog import ensure_schema_files, refresh_catalog
-from storage.layout import Layout
+from storage.errors import NotInitialisedError, QueryError, SnapshotNotFoundError
+from storage.lake import LAKE, open_lake
+from storage.lake_config import HOME_ENV, LakeConfig, resolve_home
+from storage.lake_schema import SCHEMA_VERSION, VIEW_NAMES, ensure_schema, schema_version
 from storage.locking import writer_lock
-from storage.state import TierState, load_state
+from storage.schemas import TABLE_SCHEMAS
 
-HOME_ENV: Final[str] = "TERMSTORE_HOME"
-DEFAULT_HOME: Final[str] = "warehouse"
-DEFAULT_HOT_GRACE: Final[timedelta] = timedelta(hours=1)
-"""How long hot files of a cold day stay, so readers of an older catalog can finish."""
+__all__ = ["HOME_ENV", "QueryError", "Warehouse", "resolve_home"]
 
-
-class QueryError(RuntimeError):
-    """A SQL query against the catalog failed; the message says why and what exists."""
-
-
-def resolve_home(home: Path | str | None) -> Path:
-    chosen = home if home is not None else os.environ.get(HOME_ENV) or DEFAULT_HOME
-    return Path(chosen).expanduser().resolve()
+_TABLES_AND_VIEWS = ", ".join([*TABLE_SCHEMAS, *VIEW_NAMES])
 
 
 class Warehouse:
-    """A warehouse home. Build it with ``Warehouse.open``; many processes may open one home."""
+    """A termstore lake. Build it with ``Warehouse.open``; many processes may open one lake."""
 
-    def __init__(self, layout: Layout, *, hot_grace: timedelta = DEFAULT_HOT_GRACE) -> None:
-        self.layout = layout
-        self.archive = Archive(layout)
-        self.hot_grace = hot_grace
-        self._connection: duckdb.DuckDBPyConnection | None = None
-        self._connection_identity: tuple[int, int] | None = None
+    def __init__(self, config: LakeConfig) -> None:
+        self.config = config
+        self._reader: duckdb.DuckDBPyConnection | None = None
+        self._writer: duckdb.DuckDBPyConnection | None = None
 
     @classmethod
-    def open(
-        cls, home: Path | str | None = None, *, hot_grace: timedelta = DEFAULT_HOT_GRACE
-    ) -> Warehouse:
-        """Open (creating the layout if needed) the warehouse at ``home``, else
-        ``$TERMSTORE_HOME``, else ``./warehouse``."""
-        root = resolve_home(home)
-        if root.exists() and not root.is_dir():
-            raise NotADirectoryError(
-                f"warehouse home {root} is a file; point {HOME_ENV} at a directory"
-            )
-        layout = Layout(root)
-        for directory in (layout.state_dir, root / "archive", root / "hot", root / "cold"):
-            directory.mkdir(parents=True, exist_ok=True)
-        warehouse = cls(layout, hot_grace=hot_grace)
-        if not layout.catalog.exists():
-            with warehouse.lock():
-                ensure_schema_files(layout)
-                if not layout.catalog.exists():
-                    refresh_catalog(layout, load_state(layout))
-        return warehouse
+    def open(cls, home: Path | str | None = None, *, config: LakeConfig | None = None) -> Warehouse:
+        """The lake configured by the environment (``TERMSTORE_CATALOG``,
+        ``TERMSTORE_DATA_PATH``, ``AWS_*``), with ``home`` overriding ``TERMSTORE_HOME``.
+        Nothing is attached until the first query or write."""
+        return cls(config if config is not None else LakeConfig.from_env(home))
 
     @property
     def home(self) -> Path:
-        return self.layout.home
+        return self.config.home
 
     def lock(self, timeout_s: float = 120.0) -> AbstractContextManager[None]:
-        """The single-writer lock (see storage.locking)."""
-        return writer_lock(self.layout.lock_file, timeout_s=timeout_s)
+        """The single-writer lock of this machine (see storage.locking)."""
+        return writer_lock(self.config.lock_file, timeout_s=timeout_s)
 
-    def state(self) -> TierState:
-        return load_state(self.layout)
+    @contextmanager
+    def writer(self, timeout_s: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The read-write connection, under the writer lock, with the schema up to date."""
+        with self.lock(timeout_s):
+            if self._writer is None:
+                connection = open_lake(self.config, read_only=False)
+                try:
+                    ensure_schema(connection, LAKE)
+                except BaseException:
+                    connection.close()
+                    raise
+                self._writer = connection
+            try:
+                yield self._writer
+            except BaseException:
+                # A connection that saw a failure is not trusted with the next write.
+                self._close_writer()
+                raise
 
-    def refresh_catalog(self) -> Path:
-        """Rebuild ``warehouse.duckdb`` from what is on disk now."""
-        with self.lock():
-            return refresh_catalog(self.layout, load_state(self.layout))
-
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        """A new read-only connection to the catalog (the caller closes it).
-
-        It attaches the catalog to a private in-memory database: DuckDB shares one instance per
-        file path within a process, so a plain ``connect(path)`` would hand back an instance
-        still showing a catalog that has since been replaced. The connection keeps seeing the
-        catalog as it was when opened; open a new one to see newer ticks.
-        """
-        connection = duckdb.connect(":memory:")
+    def connect(self, as_of: datetime | None = None) -> duckdb.DuckDBPyConnection:
+        """A new read-only connection with the lake attached as ``lake`` and in use (the
+        caller closes it); ``as_of`` attaches the lake as it was at that instant."""
         try:
-            path = str(self.layout.catalog).replace("'", "''")
-            connection.execute(f"ATTACH '{path}' AS warehouse (READ_ONLY)")
-            connection.execute("USE warehouse")
-            connection.execute("SET TimeZone = 'UTC'")
-        except duckdb.Error:
+            connection = open_lake(self.config, read_only=True, snapshot_time=as_of)
+        except NotInitialisedError:
+            self.initialise()
+            connection = open_lake(self.config, read_only=True, snapshot_time=as_of)
+        except duckdb.Error as error:
+            raise self._query_error(error, as_of) from None
+        if as_of is None and schema_version(connection) != SCHEMA_VERSION:
             connection.close()
-            raise
+            self.initialise()
+            connection = open_lake(self.config, read_only=True)
         return connection
 
-    def sql(self, query: str) -> pl.DataFrame:
-        """Run a read-only query and return a polars frame.
+    def initialise(self) -> None:
+        """Create the lake's tables and views, or bring them up to date (idempotent)."""
+        with self.writer():
+            pass
 
-        The connection is reused while the catalog file is unchanged and reopened when a writer
-        has renamed a new catalog into place, so each call sees the latest committed data.
-        """
-        connection = self._current_connection()
+    def sql(self, query: str, *, as_of: datetime | None = None) -> pl.DataFrame:
+        """Run a read-only query and return a polars frame. Without ``as_of`` the query sees
+        every committed change; with it, the lake as it was at that instant."""
+        if as_of is not None:
+            connection = self.connect(as_of=_aware(as_of))
+            try:
+                return self._run(connection, query, as_of)
+            finally:
+                connection.close()
+        if self._reader is None:
+            self._reader = self.connect()
+        return self._run(self._reader, query, None)
+
+    def _run(
+        self, connection: duckdb.DuckDBPyConnection, query: str, as_of: datetime | None
+    ) -> pl.DataFrame:
         try:
-            frame: pl.DataFrame = connection.sql(query).pl()
-            return frame
-        except duckdb.Error as exc:
+            relation = connection.sql(query)
+        except duckdb.Error as error:
+            raise self._query_error(error, as_of) from None
+        if relation is None:
             raise QueryError(
-                f"query failed: {exc}. The catalog at {self.layout.catalog} is read-only; its "
-                "tables are snapshots, expiries, venue_oi, ingest_log and its views "
-                "latest_term_structure, ingest_gaps"
-            ) from None
-        except AttributeError:
-            raise QueryError(
-                "the statement returned no result set; termstore sql runs read-only queries"
-            ) from None
+                "the statement returned no result set",
+                advice="termstore sql runs read-only queries (SELECT, DESCRIBE, SHOW …)",
+            )
+        try:
+            frame: pl.DataFrame = relation.pl()
+        except duckdb.Error as error:
+            raise self._query_error(error, as_of) from None
+        return frame
+
+    def _query_error(self, error: BaseException, as_of: datetime | None) -> QueryError:
+        text = self.config.redact(str(error)).strip()
+        if as_of is not None and "snapshot" in text.lower():
+            return SnapshotNotFoundError(
+                f"the lake has no snapshot at {as_of.isoformat()} ({text.splitlines()[0]})",
+                advice=f"time travel reaches back {self.config.retention_days:g} days "
+                "(TERMSTORE_SNAPSHOT_RETENTION_DAYS) and not before the lake was created; "
+                "query `SELECT * FROM ducklake_snapshots('lake')` for the instants it has",
+            )
+        return QueryError(
+            f"query failed: {text}",
+            advice=f"the lake is read-only here; its tables and views are {_TABLES_AND_VIEWS}",
+        )
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-            self._connection_identity = None
-
-    def _current_connection(self) -> duckdb.DuckDBPyConnection:
-        stat = self.layout.catalog.stat()
-        identity = (stat.st_ino, stat.st_mtime_ns)
-        if self._connection is None or identity != self._connection_identity:
-            self.close()
-            self._connection = self.connect()
-            self._connection_identity = identity
-        return self._connection
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        self._close_writer()
 
     def __enter__(self) -> Warehouse:
         return self
@@ -142,4 +154,8 @@ class Warehouse:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Warehouse({str(self.home)!r})"
+        return f"Warehouse({self.config.describe()['catalog']!r})"
+
+
+def _aware(instant: datetime) -> datetime:
+    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)

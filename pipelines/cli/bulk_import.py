@@ -26,7 +26,7 @@ import orjson
 import typer
 from rich.markup import escape
 
-from backquant.frames import FetchMeta, RejectedValueError, parse_instant
+from storage.schemas import FetchMeta, RejectedValueError, parse_instant
 from backquant.headers import ResponseHeaders
 from backquant.symbols import SUPPORTED_SYMBOLS
 from pipelines.cli.app import app, console, err_console, print_rows

@@ -15,7 +15,7 @@ from typing import Final
 
 import polars as pl
 
-from backquant.frames import check_symbol
+from storage.schemas import check_symbol
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.research.cm_sql import STANDARD_TENORS, constant_maturity_sql
 from storage.research.derived_sql import (

@@ -1,14 +1,16 @@
-"""The research views added to the catalog (``storage.catalog.build_catalog_sql`` calls this).
+"""The research views, stored in the lake with the tables (``storage.lake_schema`` creates them).
 
-All sit on the ``expiries`` view (hot tier included) or on ``expiries_hourly``; see
-docs/data-dictionary.md for every column.
+All sit on ``expiries`` or on ``expiries_hourly``; see docs/data-dictionary.md for every column.
+``expiries_hourly`` is the hourly sample (the rows of each symbol's last snapshot in every UTC
+hour): the ``hourly_sample`` table that ``research_daily`` writes for whole days (and a rebuild
+rewrites for its days), followed by the same sample taken on the fly from ``expiries`` after the
+newest sampled hour, so today's ticks are always included.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from storage.layout import Layout
 from storage.research.cm_sql import (
     constant_maturity_sql,
     forward_listed_sql,
@@ -16,15 +18,32 @@ from storage.research.cm_sql import (
     shape_sql,
 )
 from storage.research.derived_sql import (
+    MICROS_PER_HOUR,
     daily_constant_maturity_sql,
     daily_term_structure_sql,
     next_anchor_sql,
     opex_anchors_sql,
+    sample_sql,
 )
-from storage.research.hourly_tier import HOURLY_TABLE, hourly_view_sql
-from storage.state import TierState
+
+HOURLY_TABLE: Final[str] = "expiries_hourly"
+HOURLY_SAMPLE_TABLE: Final[str] = "hourly_sample"
+
+_UNSAMPLED_EXPIRIES: Final[str] = f"""(
+    SELECT e.* FROM expiries AS e
+    LEFT JOIN (SELECT symbol, max(computed_at) AS through FROM {HOURLY_SAMPLE_TABLE}
+               GROUP BY symbol) AS sampled ON e.symbol = sampled.symbol
+    WHERE sampled.through IS NULL
+       OR e.computed_at >= date_trunc('hour', sampled.through) + INTERVAL 1 HOUR
+)"""
+
+HOURLY_VIEW_SQL: Final[str] = (
+    f"SELECT * FROM {HOURLY_SAMPLE_TABLE} UNION ALL BY NAME "  # noqa: S608 - constants
+    f"SELECT * FROM ({sample_sql(_UNSAMPLED_EXPIRIES, MICROS_PER_HOUR)})"
+)
 
 RESEARCH_VIEWS: Final[dict[str, str]] = {
+    HOURLY_TABLE: HOURLY_VIEW_SQL,
     "constant_maturity": constant_maturity_sql("expiries"),
     "constant_maturity_hourly": constant_maturity_sql(HOURLY_TABLE),
     "forward_vol_listed": forward_listed_sql("expiries"),
@@ -35,13 +54,10 @@ RESEARCH_VIEWS: Final[dict[str, str]] = {
     "opex_anchors": opex_anchors_sql("expiries"),
     "next_anchor": next_anchor_sql("expiries"),
 }
-"""View name → its query (over other catalog views), in creation order."""
+"""View name → its query (over tables and earlier views), in creation order."""
 
-RESEARCH_VIEW_NAMES: Final[tuple[str, ...]] = (HOURLY_TABLE, *RESEARCH_VIEWS)
+RESEARCH_VIEW_NAMES: Final[tuple[str, ...]] = tuple(RESEARCH_VIEWS)
 
 
-def research_views(layout: Layout, state: TierState) -> list[str]:
-    """CREATE VIEW statements, to run after the base tables' views exist."""
-    statements = [hourly_view_sql(layout, state)]
-    statements.extend(f"CREATE VIEW {name} AS {query}" for name, query in RESEARCH_VIEWS.items())
-    return statements
+def research_views() -> dict[str, str]:
+    return dict(RESEARCH_VIEWS)

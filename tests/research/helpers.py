@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 import polars as pl
 
 from backquant.expiry_calendar import classify, format_token, settlement_instant, years_to_expiry
-from backquant.frames import EXPIRIES_SCHEMA, SNAPSHOTS_SCHEMA, empty_frame
+from storage.schemas import EXPIRIES_SCHEMA, SNAPSHOTS_SCHEMA, empty_frame
 from storage import Warehouse
 from storage.atomic import atomic_write_parquet
 from storage.state import load_state, save_state

@@ -15,7 +15,7 @@ import orjson
 import polars as pl
 import pytest
 
-from backquant.frames import FetchMeta, RejectedValueError
+from storage.schemas import FetchMeta, RejectedValueError
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage import Warehouse, ingest_outcomes, rebuild_day
 from storage.archive import ArchiveCorruptError

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from backquant.frames import FetchMeta
+from storage.schemas import FetchMeta
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage import Warehouse, rebuild_day
 from storage.bulk import FetchedBody, bulk_ingest

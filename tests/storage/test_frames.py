@@ -14,7 +14,7 @@ from backquant.expiry_calendar import (
     settlement_instant,
     years_to_expiry,
 )
-from backquant.frames import (
+from storage.schemas import (
     EXPIRIES_SCHEMA,
     INGEST_LOG_SCHEMA,
     SNAPSHOTS_SCHEMA,

@@ -1,0 +1,237 @@
+"""Connections to the lake: DuckDB with the DuckLake extension, attached as ``lake``.
+
+Extensions load from the wheels pinned in pyproject.toml (``duckdb-extension-*``), never from the
+network: autoinstall and autoload are off, and each binary is loaded by its path. The wheels are
+built for exactly one DuckDB version, the one pyproject pins (docs/architecture.md says how to
+move to a newer one).
+
+Failures are sorted into what a person can fix, with every secret scrubbed from the message:
+a catalog that cannot be reached or is not a catalog (``CatalogError``), a data path that cannot
+be read or written (``DataPathError``), a lake with no termstore tables (``NotInitialisedError``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sqlite3
+from contextlib import closing
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+
+import duckdb
+
+from storage.errors import (
+    CatalogError,
+    DataPathError,
+    LakeConfigError,
+    NotInitialisedError,
+    StorageError,
+)
+from storage.lake_config import CATALOG_ENV, DATA_PATH_ENV, LakeConfig
+
+LAKE: Final[str] = "lake"
+"""The name the lake is attached under in every termstore connection."""
+
+_EXTENSION_PACKAGES: Final[dict[str, str]] = {
+    "ducklake": "duckdb_extension_ducklake",
+    "sqlite_scanner": "duckdb_extension_sqlite_scanner",
+    "postgres_scanner": "duckdb_extension_postgres_scanner",
+    "httpfs": "duckdb_extension_httpfs",
+}
+_CATALOG_EXTENSIONS: Final[dict[str, str]] = {
+    "sqlite": "sqlite_scanner",
+    "postgres": "postgres_scanner",
+}
+
+
+def extension_path(name: str) -> Path:
+    """The extension binary shipped by its wheel, for the DuckDB version installed."""
+    package = _EXTENSION_PACKAGES[name]
+    version = f"v{duckdb.__version__}"
+    spec = importlib.util.find_spec(package)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        path = Path(location) / "extensions" / version / f"{name}.duckdb_extension"
+        if path.is_file():
+            return path
+    raise LakeConfigError(
+        f"the DuckDB extension {name} for DuckDB {version} is not installed (package "
+        f"{package.replace('_', '-')})",
+        advice="run `make setup` (uv sync --frozen); the extension wheels must match the "
+        "pinned duckdb version",
+    )
+
+
+def required_extensions(config: LakeConfig) -> list[str]:
+    names = [_CATALOG_EXTENSIONS[config.catalog_kind], "ducklake"]
+    if config.s3 is not None:
+        names.append("httpfs")
+    return names
+
+
+def new_connection(config: LakeConfig) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake's extensions loaded from disk and UTC as time zone."""
+    connection = duckdb.connect(
+        ":memory:",
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+    )
+    try:
+        for name in required_extensions(config):
+            connection.execute(f"LOAD '{_quoted(str(extension_path(name)))}'")
+        connection.execute("SET TimeZone = 'UTC'")
+        if config.s3 is not None:
+            _create_s3_secret(connection, config)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _quoted(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _create_s3_secret(connection: duckdb.DuckDBPyConnection, config: LakeConfig) -> None:
+    s3 = config.s3
+    assert s3 is not None
+    options = {
+        "KEY_ID": s3.key_id,
+        "SECRET": s3.secret,
+        "REGION": s3.region,
+        "URL_STYLE": "path" if s3.endpoint else "vhost",
+        "USE_SSL": "true" if s3.use_ssl else "false",
+    }
+    if s3.endpoint:
+        options["ENDPOINT"] = s3.endpoint
+    if s3.session_token:
+        options["SESSION_TOKEN"] = s3.session_token
+    rendered = ", ".join(
+        f"{key} {value}" if value in ("true", "false") else f"{key} '{_quoted(value)}'"
+        for key, value in options.items()
+    )
+    connection.execute(f"CREATE TEMPORARY SECRET termstore_s3 (TYPE s3, {rendered})")
+
+
+def attach(
+    connection: duckdb.DuckDBPyConnection,
+    config: LakeConfig,
+    *,
+    read_only: bool,
+    snapshot_time: datetime | None = None,
+) -> None:
+    """Attach the lake as ``lake`` and make it the default database.
+
+    A writer creates a missing catalog file (SQLite in WAL mode, so readers in other processes
+    never block it); a reader of a missing catalog gets ``NotInitialisedError``."""
+    catalog_file = config.catalog_file
+    created = False
+    if catalog_file is not None:
+        created = _check_catalog_file(catalog_file, create=not read_only)
+    if config.s3 is None and not read_only:
+        _check_local_data_path(config)
+    options = []
+    # The data path is stored in the catalog when the lake is created; naming another one
+    # later is refused by DuckLake (the error says which).
+    if config.data_path_explicit or created:
+        options.append(f"DATA_PATH '{_quoted(config.data_path)}'")
+    if read_only:
+        options.append("READ_ONLY")
+    if snapshot_time is not None:
+        options.append(f"SNAPSHOT_TIME '{snapshot_time.isoformat()}'")
+    try:
+        listed = f" ({', '.join(options)})" if options else ""
+        connection.execute(f"ATTACH '{_quoted(config.attach_target())}' AS {LAKE}{listed}")
+        connection.execute(f"USE {LAKE}")
+    except duckdb.Error as error:
+        raise attach_error(config, error) from None
+
+
+def attach_error(config: LakeConfig, error: BaseException) -> StorageError:
+    """A failed ATTACH as an error a person can act on (no secret in it)."""
+    text = config.redact(str(error)).splitlines()[0]
+    lowered = text.lower()
+    if "does not match existing data path" in lowered:
+        return LakeConfigError(
+            f"{DATA_PATH_ENV}={config.data_path!r} is not this lake's data path ({text})",
+            advice=f"unset {DATA_PATH_ENV} to use the path the catalog names, or point "
+            f"{CATALOG_ENV} at the lake that uses this data path",
+        )
+    if config.catalog_kind == "postgres":
+        return CatalogError(
+            f"cannot open the PostgreSQL catalog {config.describe()['catalog']!r}: {text}",
+            advice=f"check that PostgreSQL is running and reachable, and the host, port, "
+            f"dbname, user and password in {CATALOG_ENV}",
+        )
+    if "not a database" in lowered or "file is encrypted" in lowered:
+        return CatalogError(
+            f"the catalog file {config.catalog_target} is not a SQLite database",
+            advice=f"point {CATALOG_ENV} at a termstore catalog, or move the file away",
+        )
+    return CatalogError(
+        f"cannot open the lake catalog {config.describe()['catalog']!r}: {text}",
+        advice=f"check {CATALOG_ENV} and the permissions of the catalog file",
+    )
+
+
+def _check_catalog_file(path: Path, *, create: bool) -> bool:
+    """A catalog file must be a DuckLake catalog; a writer may create a new one (True)."""
+    if not path.exists() or path.stat().st_size == 0:
+        if not create:
+            raise NotInitialisedError(
+                f"there is no lake catalog at {path} yet",
+                advice="run `termstore ingest --once` or `termstore import` to create it, or "
+                f"point {CATALOG_ENV} / TERMSTORE_HOME at an existing lake",
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(path)) as created:
+            created.execute("PRAGMA journal_mode=WAL")
+        return True
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as existing:
+            tables = {
+                row[0]
+                for row in existing.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+    except sqlite3.DatabaseError as error:
+        raise CatalogError(
+            f"the catalog file {path} is not a SQLite database ({error})",
+            advice=f"point {CATALOG_ENV} at a termstore catalog, or move the file away",
+        ) from None
+    if tables and "ducklake_metadata" not in tables:
+        raise CatalogError(
+            f"the SQLite file {path} is not a DuckLake catalog (it has other tables)",
+            advice=f"point {CATALOG_ENV} at a termstore catalog; termstore never writes into "
+            "a database it did not create",
+        )
+    return not tables
+
+
+def _check_local_data_path(config: LakeConfig) -> None:
+    directory = Path(config.data_path)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataPathError(
+            f"cannot create the data directory {directory} ({error.strerror})",
+            advice=f"fix the permissions or set {DATA_PATH_ENV} to a writable directory",
+        ) from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise DataPathError(
+            f"the data directory {directory} is not writable",
+            advice=f"fix its permissions or set {DATA_PATH_ENV} to a writable directory",
+        )
+
+
+def open_lake(
+    config: LakeConfig, *, read_only: bool, snapshot_time: datetime | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A new connection with the lake attached (the caller closes it)."""
+    connection = new_connection(config)
+    try:
+        attach(connection, config, read_only=read_only, snapshot_time=snapshot_time)
+    except BaseException:
+        connection.close()
+        raise
+    return connection

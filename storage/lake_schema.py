@@ -1,0 +1,136 @@
+"""What a termstore lake holds: its tables, their partitioning, its options and its views.
+
+A writer brings a lake up to ``SCHEMA_VERSION`` in one transaction (``ensure_schema``): every
+reader that attaches then sees the same tables and views, whichever machine it runs on. The views
+live in the catalog with the tables, so the DuckDB CLI sees them too.
+
+Settings, and why:
+- ``data_inlining_row_limit = 0``: every commit writes Parquet files, never rows into the catalog.
+  Inlined rows must later be flushed, and a flush by one process breaks every other process
+  that stays attached (upstream ducklake #1305/#1413: "ducklake_inlined_data_… does not exist"
+  until it re-attaches). With nothing inlined there is nothing to flush, so long-lived readers
+  keep working across ticks, rebuilds and maintenance. It also measured faster per tick on the
+  SQLite catalog (docs/benchmarks.md).
+- partitions by UTC day of each table's instant: a tick writes one small file per table, a
+  rebuilt day touches only that day's files, and merging compacts each day into one file.
+- zstd Parquet.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import duckdb
+
+from storage.research.views import HOURLY_SAMPLE_TABLE, research_views
+from storage.schemas import TABLE_SCHEMAS, TIME_COLUMNS, create_table_sql
+
+SCHEMA_VERSION: Final[str] = "1"
+META_TABLE: Final[str] = "termstore_meta"
+LAKE_TABLES: Final[tuple[str, ...]] = (*TABLE_SCHEMAS, HOURLY_SAMPLE_TABLE)
+
+LAKE_OPTIONS: Final[dict[str, str | int]] = {
+    "data_inlining_row_limit": 0,
+    "parquet_compression": "zstd",
+    "parquet_compression_level": 3,
+}
+
+LATEST_TERM_STRUCTURE_SQL: Final[str] = """
+SELECT e.* FROM expiries AS e
+JOIN (SELECT symbol, max(computed_at) AS computed_at FROM snapshots GROUP BY symbol) AS newest
+  ON e.symbol = newest.symbol AND e.computed_at = newest.computed_at
+ORDER BY e.symbol, e.position
+"""
+
+INGEST_GAPS_SQL: Final[str] = """
+WITH attempts AS (
+    SELECT symbol, CAST(floor(epoch(started_at) / 60) AS BIGINT) AS minute_index, outcome, reason
+    FROM ingest_log
+),
+bounds AS (
+    SELECT symbol, min(minute_index) AS first_index, max(minute_index) AS last_index
+    FROM attempts GROUP BY symbol
+),
+minutes AS (
+    SELECT symbol, unnest(range(first_index, last_index + 1)) AS minute_index FROM bounds
+),
+per_minute AS (
+    SELECT symbol, minute_index, count(*) AS attempts,
+           bool_or(outcome = 'stored') AS stored,
+           string_agg(DISTINCT outcome, ', ' ORDER BY outcome) AS outcomes,
+           string_agg(DISTINCT reason, ' | ' ORDER BY reason) AS reasons
+    FROM attempts GROUP BY symbol, minute_index
+)
+SELECT m.symbol,
+       to_timestamp(m.minute_index * 60) AS minute,
+       coalesce(p.attempts, 0) AS attempts,
+       coalesce(p.outcomes, 'no_attempt') AS outcomes,
+       coalesce(p.reasons, 'no fetch attempt was logged in this minute') AS reasons
+FROM minutes AS m LEFT JOIN per_minute AS p USING (symbol, minute_index)
+WHERE NOT coalesce(p.stored, false)
+ORDER BY m.symbol, minute
+"""
+
+
+def views() -> dict[str, str]:
+    """View name → query, in creation order (later views read earlier ones)."""
+    return {
+        "latest_term_structure": LATEST_TERM_STRUCTURE_SQL,
+        "ingest_gaps": INGEST_GAPS_SQL,
+        **research_views(),
+    }
+
+
+VIEW_NAMES: Final[tuple[str, ...]] = tuple(views())
+
+
+def schema_version(connection: duckdb.DuckDBPyConnection) -> str | None:
+    """The version recorded in the attached lake, None when it has no termstore tables."""
+    exists = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND table_name = ?",
+        [META_TABLE],
+    ).fetchone()
+    if not exists or not exists[0]:
+        return None
+    row = connection.execute(
+        f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'"  # noqa: S608
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def ensure_schema(connection: duckdb.DuckDBPyConnection, lake: str) -> bool:
+    """Bring the attached, writable lake to ``SCHEMA_VERSION`` (one transaction); True when
+    anything had to change."""
+    if schema_version(connection) == SCHEMA_VERSION:
+        return False
+    for option, value in LAKE_OPTIONS.items():
+        rendered = value if isinstance(value, int) else f"'{value}'"
+        connection.execute(f"CALL {lake}.set_option('{option}', {rendered})")
+    connection.execute("BEGIN")
+    try:
+        for table in TABLE_SCHEMAS:
+            connection.execute(create_table_sql(table))
+        connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {HOURLY_SAMPLE_TABLE} AS "  # noqa: S608
+            "SELECT * FROM expiries LIMIT 0"
+        )
+        for table in LAKE_TABLES:
+            column = TIME_COLUMNS.get(table, "computed_at")
+            connection.execute(
+                f"ALTER TABLE {table} SET PARTITIONED BY "
+                f"(year({column}), month({column}), day({column}))"
+            )
+        for name, query in views().items():
+            connection.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
+        connection.execute(f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key VARCHAR, value VARCHAR)")
+        connection.execute(f"DELETE FROM {META_TABLE} WHERE key = 'schema_version'")  # noqa: S608
+        connection.execute(
+            f"INSERT INTO {META_TABLE} VALUES ('schema_version', ?)",  # noqa: S608
+            [SCHEMA_VERSION],
+        )
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return True

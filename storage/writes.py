@@ -1,0 +1,85 @@
+"""Writing to the lake: one transaction at a time, frames in by name.
+
+Every change termstore makes (a tick, a rebuilt day, an import batch, a research sample) is one
+``transaction``: DuckLake commits all its tables at once or none of them, so a reader sees the
+whole change or nothing of it, and a process killed mid-way leaves no trace. A failed commit is
+raised as ``CommitError`` (or ``DataPathError`` when the data files could not be written), with
+every secret scrubbed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import count
+
+import duckdb
+import polars as pl
+
+from storage.errors import CommitError, DataPathError, StorageError
+from storage.lake_config import DATA_PATH_ENV, LakeConfig
+from storage.schemas import TABLE_SCHEMAS
+
+_names = count()
+
+
+@contextmanager
+def transaction(
+    connection: duckdb.DuckDBPyConnection, config: LakeConfig, what: str
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN … COMMIT around the block; ROLLBACK and a clear error when anything fails."""
+    connection.execute("BEGIN")
+    try:
+        yield connection
+        connection.execute("COMMIT")
+    except duckdb.Error as error:
+        _rollback(connection)
+        raise write_error(config, what, error) from None
+    except BaseException:
+        _rollback(connection)
+        raise
+
+
+def _rollback(connection: duckdb.DuckDBPyConnection) -> None:
+    try:
+        connection.execute("ROLLBACK")
+    except duckdb.Error:
+        pass  # the transaction is already gone (a failed COMMIT ends it)
+
+
+def write_error(config: LakeConfig, what: str, error: BaseException) -> StorageError:
+    """A failed write as an error a person can act on; nothing of it was committed."""
+    text = config.redact(str(error)).splitlines()[0]
+    lowered = text.lower()
+    data_problem = any(
+        marker in lowered
+        for marker in ("http", "s3", "no space", "permission denied", "could not write", "bucket")
+    )
+    if data_problem:
+        return DataPathError(
+            f"{what} could not write its data files to {config.data_path}: {text}",
+            advice=f"check that {DATA_PATH_ENV} exists and is writable (bucket, credentials, "
+            "disk space); nothing was committed, run it again once fixed",
+        )
+    return CommitError(
+        f"{what} could not commit: {text}",
+        advice="nothing was committed and nothing is lost; run it again, and check that the "
+        "catalog is reachable (`termstore doctor`)",
+    )
+
+
+def insert(connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
+    """Append ``frame`` to ``table`` by column name; returns the rows written."""
+    if frame.height == 0:
+        return 0
+    columns = TABLE_SCHEMAS[table].names() if table in TABLE_SCHEMAS else frame.columns
+    name = f"_termstore_frame_{next(_names)}"
+    connection.register(name, frame.select(columns).to_arrow())
+    try:
+        listed = ", ".join(columns)
+        connection.execute(
+            f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {name}"  # noqa: S608
+        )
+    finally:
+        connection.unregister(name)
+    return frame.height
