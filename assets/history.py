@@ -1,8 +1,8 @@
 """``expiry_history``: one daily partition per UTC day, rebuilt from the raw archive.
 
-Materialising a day is compaction (hot → one sorted cold file per table × symbol) and replay
-(today's code over the archived bodies) at once, so it is also the backfill surface in the UI.
-Its checks run in the same step, on the days that step rebuilt.
+Materialising a day replays today's code over the day's archived bodies and replaces the day's
+rows in one transaction, so it is the backfill and repair surface in the UI. Ticks stored before
+or after stay visible. Its checks run in the same step, on the days that step rebuilt.
 """
 
 from datetime import UTC, date, datetime, time, timedelta
@@ -13,7 +13,8 @@ from dagster._utils.schedules import cron_string_iterator
 
 from assets.ingest import TICK_ASSET
 from assets.metadata import column_schema, describe, frame_metadata, table_metadata
-from pipelines.resources import WarehouseResource
+from assets.resources import WarehouseResource
+from storage.errors import StorageError
 from storage.rebuild import rebuild_range
 from storage.reports import NO_ARCHIVE, RebuildReport
 from storage.warehouse import Warehouse
@@ -35,8 +36,9 @@ CHECK_DESCRIPTIONS: Final[dict[str, str]] = {
 }
 HISTORY_DESCRIPTION = (
     "The per-expiry term-structure history, one partition per UTC day (symbol is a column). "
-    "Materialising a day rebuilds it from the raw archive into the cold tier — compaction and "
-    "replay with today's code — so backfilling a range from the UI replays those days."
+    "Materialising a day rebuilds it from the raw archive with today's code and replaces the "
+    "day's rows in one transaction (readers see the old day or the new one, never a mix), so "
+    "backfilling a range from the UI replays those days."
 )
 
 
@@ -133,9 +135,9 @@ def build_history_asset(
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_DAYS_PER_RUN),
         description=describe(HISTORY_DESCRIPTION, simulated=simulated),
-        kinds={"polars", "parquet", "duckdb"},
+        kinds={"polars", "duckdb", "ducklake"},
         owners=["team:termstore"],
-        tags={"layer": "cold"},
+        tags={"layer": "lake"},
         metadata={"dagster/column_schema": column_schema("expiries")},
         check_specs=[
             dg.AssetCheckSpec(name, asset=HISTORY_ASSET, description=text)
@@ -149,7 +151,10 @@ def build_history_asset(
         first = window.start.date()
         last = (window.end - timedelta(seconds=1)).date()
         store = warehouse.open()
-        report = rebuild_range(store, first, last)
+        try:
+            report = rebuild_range(store, first, last)
+        except StorageError as error:
+            raise dg.Failure(description=str(error)) from None
         days = [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
         missing = sorted({f"{symbol} {day}" for symbol, day in report.missing})
         if missing:

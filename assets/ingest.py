@@ -6,16 +6,18 @@ import dagster as dg
 
 from assets import tick_checks
 from assets.metadata import column_schema, describe, table_metadata
-from pipelines.resources import BackQuantResource, WarehouseResource
+from assets.resources import BackQuantResource, WarehouseResource
+from storage.errors import StorageError
 from storage.ingest import ingest_once
 
 TICK_ASSET = "expiry_ticks"
 TICK_DESCRIPTION = (
     "One tick of BackQuant's /v2/options/expiry-summary for BTCUSDT, ETHUSDT, SOLUSDT and "
-    "HYPEUSDT, fetched concurrently, archived verbatim, normalised and appended to the hot "
-    "tier of the `snapshots`, `expiries`, `venue_oi` and `ingest_log` tables. A failing "
-    "symbol never costs the others: it is logged with its reason in `ingest_log`, and the run "
-    "fails only when no symbol could be stored."
+    "HYPEUSDT, fetched concurrently and committed to the lake in one transaction: the raw "
+    "responses (`responses`), their rows in `snapshots`, `expiries` and `venue_oi`, refused "
+    "bodies (`quarantine`) and one `ingest_log` row per attempt — visible to every reader the "
+    "moment the run's commit lands. A failing symbol never costs the others: it is logged with "
+    "its reason in `ingest_log`, and the run fails only when no symbol could be stored."
 )
 
 
@@ -24,12 +26,12 @@ def build_tick_asset(*, simulated: bool) -> dg.AssetsDefinition:
         name=TICK_ASSET,
         group_name="ingest",
         description=describe(TICK_DESCRIPTION, simulated=simulated),
-        kinds={"polars", "parquet", "duckdb"},
+        kinds={"polars", "duckdb", "ducklake"},
         owners=["team:termstore"],
-        tags={"layer": "hot", "source": "simulator" if simulated else "backquant"},
+        tags={"layer": "lake", "source": "simulator" if simulated else "backquant"},
         metadata={
             "dagster/column_schema": column_schema("expiries"),
-            "tables": "snapshots, expiries, venue_oi, ingest_log",
+            "tables": "responses, snapshots, expiries, venue_oi, ingest_log, quarantine",
             "data_source": "SIMULATED (local simulator)" if simulated else "api.backquant.com",
         },
         check_specs=tick_checks.check_specs(TICK_ASSET),
@@ -43,12 +45,13 @@ def build_tick_asset(*, simulated: bool) -> dg.AssetsDefinition:
         warehouse: WarehouseResource,
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
         store = warehouse.open()
-        report = ingest_once(store, backquant.client_config())
+        try:
+            report = ingest_once(store, backquant.client_config())
+        except StorageError as error:
+            raise dg.Failure(description=str(error)) from None
         for symbol in report.symbols:
             if not symbol.ok:
                 context.log.warning(f"{symbol.symbol} not stored: {symbol.status}: {symbol.reason}")
-        if report.rollup_error:
-            context.log.warning(report.rollup_error)
         if not any(symbol.ok for symbol in report.symbols):
             raise dg.Failure(
                 description="no symbol could be stored this tick; see ingest_log for each reason",
@@ -68,12 +71,7 @@ def build_tick_asset(*, simulated: bool) -> dg.AssetsDefinition:
                 "failed": ", ".join(report.failed) or "none",
                 "duplicates_skipped": report.duplicates_skipped,
                 "quarantined": report.quarantined,
-                "hours_rolled_up": report.hours_rolled,
-                "recovered_from_killed_tick": ", ".join(
-                    f"{symbol} {computed_at.isoformat()}"
-                    for symbol, computed_at in report.recovered
-                )
-                or "none",
+                "commit_s": round((report.finished_at - report.started_at).total_seconds(), 3),
                 "rows_written": dg.MetadataValue.json(dict(report.rows_written)),
                 "failure_reasons": dg.MetadataValue.json(
                     {s.symbol: s.reason for s in report.symbols if not s.ok}

@@ -1,10 +1,10 @@
 """``research_daily``: the research layer's daily partition, downstream of ``expiry_history``.
 
-Materialising a day writes the hourly-sample tier of the day's month(s) (what makes a year of
-hourly constant-maturity series fast), refreshes the catalog, and attaches the day's closing
-constant-maturity table and the four standard charts (PNG, embedded in Markdown) so the UI
-shows them. It runs by itself after each ``expiry_history`` partition lands (nightly, dirty-day
-rebuilds, backfills), and backfills like any partitioned asset.
+Materialising a day writes its hourly sample (the ``hourly_sample`` lake table: what makes a year
+of hourly constant-maturity series fast) and attaches the day's closing constant-maturity table
+and the four standard charts (PNG, embedded in Markdown) so the UI shows them. It runs by itself
+after each ``expiry_history`` partition lands (nightly, backfills), and backfills like any
+partitioned asset.
 """
 
 import base64
@@ -15,10 +15,10 @@ import dagster as dg
 
 from assets.history import HISTORY_ASSET
 from assets.metadata import describe, frame_metadata
-from pipelines.resources import WarehouseResource
+from assets.resources import WarehouseResource
 from storage.research import api
 from storage.research.charts import render_charts
-from storage.research.hourly_tier import materialise_months, months_of
+from storage.research.hourly_tier import materialise_days
 
 RESEARCH_ASSET: Final[str] = "research_daily"
 MAX_DAYS_PER_RUN: Final[int] = 7
@@ -30,9 +30,9 @@ CHART_TITLES: Final[dict[str, str]] = {
 }
 RESEARCH_DESCRIPTION = (
     "Constant-maturity ATM/25Δ IVs (1–180d), forward vols, term-structure shape, daily term "
-    "structure and CM OHLC, OPEX series. A partition materialises the hourly-sample tier of its "
-    "month and attaches the charts; the series themselves are catalog views (today included) and "
-    "storage.research functions."
+    "structure and CM OHLC, OPEX series. A partition writes its days' hourly sample (the "
+    "`hourly_sample` lake table behind `expiries_hourly`) and attaches the charts; the series "
+    "themselves are lake views (today included) and storage.research functions."
 )
 AFTER_HISTORY: Final = (
     dg.AutomationCondition.any_deps_updated().since_last_handled()
@@ -40,7 +40,7 @@ AFTER_HISTORY: Final = (
     & ~dg.AutomationCondition.in_progress()
 ).with_label("after each expiry_history partition")
 """Like ``eager()`` but for every partition, not just the latest: backfilled and rebuilt days
-must refresh their month too."""
+must refresh their hourly sample too."""
 
 
 def png_markdown(title: str, png: bytes) -> dg.MetadataValue:
@@ -60,7 +60,7 @@ def build_research_asset(
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_DAYS_PER_RUN),
         automation_condition=AFTER_HISTORY,
         description=describe(RESEARCH_DESCRIPTION, simulated=simulated),
-        kinds={"polars", "duckdb", "parquet"},
+        kinds={"polars", "duckdb", "ducklake"},
         owners=["team:termstore"],
         tags={"layer": "research"},
     )
@@ -71,7 +71,8 @@ def build_research_asset(
         first: date = window.start.date()
         last: date = (window.end - timedelta(seconds=1)).date()
         store = warehouse.open()
-        written = materialise_months(store, months_of(first, last))
+        days = [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+        written = materialise_days(store, days)
         closing = api.daily_constant_maturity(store, None, first, last + timedelta(days=1))
         closing_30d = closing.filter(closing["tenor_days"] == 30).select(
             "symbol",
@@ -88,13 +89,13 @@ def build_research_asset(
         at = min(window.end.astimezone(UTC), datetime.now(UTC)) - timedelta(seconds=1)
         charts = render_charts(store, at=at)
         context.log.info(
-            f"hourly tier: {len(written)} symbol-months written; charts as of {at:%Y-%m-%d %H:%M}"
+            f"hourly sample: {sum(d.rows for d in written)} rows over {len(written)} days; "
+            f"charts as of {at:%Y-%m-%d %H:%M}"
         )
         metadata: dict[str, dg.MetadataValue] = {
             "days": dg.MetadataValue.text(f"{first} … {last}" if first != last else str(first)),
-            "hourly_tier_months": dg.MetadataValue.text(
-                ", ".join(f"{w.symbol} {w.month[0]}-{w.month[1]:02d}" for w in written)
-                or "none (no cold day in these months yet)"
+            "hourly_sample_rows": dg.MetadataValue.json(
+                {day.day.isoformat(): day.rows for day in written}
             ),
             "cm_30d_daily": frame_metadata(closing_30d),
             "dagster/row_count": dg.MetadataValue.int(closing.height),

@@ -1,4 +1,4 @@
-"""Jobs, schedules and sensors: minutely ingest, nightly history, dirty-day rebuilds, pruning."""
+"""Jobs and schedules: minutely ingest, nightly history, hourly lake maintenance, run pruning."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -7,13 +7,13 @@ import dagster as dg
 
 from assets.history import HISTORY_ASSET
 from assets.ingest import TICK_ASSET
-from pipelines.resources import WarehouseResource
+from assets.maintenance import MAINTENANCE_ASSET
 from pipelines.settings import Settings
-from storage.rebuild import dirty_days
 
 INGEST_JOB: Final[str] = "ingest"
 HISTORY_JOB: Final[str] = "history"
 RETENTION_JOB: Final[str] = "prune_runs"
+MAINTENANCE_JOB: Final[str] = "maintenance"
 CONCURRENCY_TAG: Final[str] = "termstore/concurrency"
 IN_FLIGHT: Final[list[dg.DagsterRunStatus]] = [
     dg.DagsterRunStatus.QUEUED,
@@ -33,7 +33,7 @@ def in_flight_runs(instance: dg.DagsterInstance, job_name: str, **tags: str) -> 
 ingest_job = dg.define_asset_job(
     INGEST_JOB,
     selection=[TICK_ASSET],
-    description="One tick: fetch the four symbols and append them to the hot tier.",
+    description="One tick: fetch the four symbols and commit them to the lake.",
     tags={CONCURRENCY_TAG: INGEST_JOB},
 )
 history_job = dg.define_asset_job(
@@ -73,28 +73,23 @@ history_schedule = dg.build_schedule_from_partitioned_job(
 )
 
 
-@dg.sensor(
-    name="rebuild_dirty_days",
-    job=history_job,
-    minimum_interval_seconds=120,
-    description="Rebuilds days that received ticks after they were compacted (marked dirty).",
-    default_status=dg.DefaultSensorStatus.RUNNING,
+maintenance_job = dg.define_asset_job(
+    MAINTENANCE_JOB,
+    selection=[MAINTENANCE_ASSET],
+    description="DuckLake maintenance: merge files, expire snapshots, delete unreferenced files.",
+    tags={CONCURRENCY_TAG: MAINTENANCE_JOB},
 )
-def rebuild_dirty_days(
-    context: dg.SensorEvaluationContext, warehouse: WarehouseResource
-) -> dg.SensorResult:
-    days = sorted({day for _, day in dirty_days(warehouse.open())})
-    requests = [
-        dg.RunRequest(partition_key=day.isoformat())
-        for day in days
-        if not in_flight_runs(
-            context.instance, HISTORY_JOB, **{"dagster/partition": day.isoformat()}
-        )
-    ]
-    return dg.SensorResult(
-        run_requests=requests,
-        skip_reason=None if requests else dg.SkipReason("no dirty day waiting for a rebuild"),
-    )
+maintenance_schedule = dg.ScheduleDefinition(
+    name="lake_maintenance_hourly",
+    job=maintenance_job,
+    cron_schedule="7 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description=(
+        "Runs lake_maintenance at minute 7 of every hour: a day of minutely ticks is 1,440 small "
+        "files per table until merged, and queries read every one of them."
+    ),
+)
 
 
 class RetentionConfig(dg.Config):

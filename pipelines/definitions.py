@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from assets.history import build_history_asset
 from assets.ingest import build_tick_asset
+from assets.maintenance import build_maintenance_asset
 from assets.research import build_research_asset, research_automation, research_job
+from assets.resources import BackQuantResource, WarehouseResource
 from pipelines.automation import (
     build_ingest_schedule,
     build_retention_schedule,
     history_job,
     history_schedule,
     ingest_job,
+    maintenance_job,
+    maintenance_schedule,
     prune_runs_job,
-    rebuild_dirty_days,
 )
-from pipelines.resources import BackQuantResource, WarehouseResource
 from pipelines.settings import Settings, check_client_environment
-from storage.warehouse import resolve_home
+from storage.lake_config import CATALOG_ENV, DATA_PATH_ENV, LakeConfig
 
 
 def build_definitions() -> dg.Definitions:
     """Check the environment, then wire everything. Raises SettingsError with what to set."""
     settings = Settings.from_env()
     client = check_client_environment()
+    lake = LakeConfig.from_env()
     partitions = dg.DailyPartitionsDefinition(
         start_date=settings.history_start.isoformat(), timezone="UTC", end_offset=1
     )
@@ -37,14 +42,16 @@ def build_definitions() -> dg.Definitions:
                 simulated=settings.simulated,
             ),
             build_research_asset(partitions_def=partitions, simulated=settings.simulated),
+            build_maintenance_asset(simulated=settings.simulated),
         ],
-        jobs=[ingest_job, history_job, prune_runs_job, research_job],
+        jobs=[ingest_job, history_job, prune_runs_job, research_job, maintenance_job],
         schedules=[
             build_ingest_schedule(settings),
             history_schedule,
             build_retention_schedule(settings),
+            maintenance_schedule,
         ],
-        sensors=[rebuild_dirty_days, research_automation],
+        sensors=[research_automation],
         resources={
             "backquant": BackQuantResource(
                 api_key=dg.EnvVar("BACKQUANT_API_KEY"),
@@ -52,7 +59,13 @@ def build_definitions() -> dg.Definitions:
                 symbols=list(client.symbols),
                 simulated=settings.simulated,
             ),
-            "warehouse": WarehouseResource(home=str(resolve_home(None))),
+            "warehouse": WarehouseResource(
+                home=str(lake.home),
+                # The catalog string may hold a password: the resource gets the variable, so
+                # the UI shows its name, never its value.
+                catalog=dg.EnvVar(CATALOG_ENV) if os.environ.get(CATALOG_ENV) else "",
+                data_path=dg.EnvVar(DATA_PATH_ENV) if os.environ.get(DATA_PATH_ENV) else "",
+            ),
         },
     )
 

@@ -18,10 +18,10 @@ import polars as pl
 
 from assets.history import build_history_asset
 from assets.ingest import build_tick_asset
+from assets.resources import BackQuantResource, WarehouseResource
 from backquant.simulator.app import create_app
 from backquant.simulator.config import DEFAULT_SIMULATOR_KEY, SimulatorConfig
 from backquant.simulator.runner import serve_in_thread
-from pipelines.resources import BackQuantResource, WarehouseResource
 from pipelines.settings import DEFAULT_INGEST_CRON
 from storage.warehouse import Warehouse
 
@@ -72,7 +72,13 @@ def run_demo(
     warehouse_home = home / "warehouse"
     with (
         serve_in_thread(app) as server,
-        _environment(BACKQUANT_API_KEY=DEFAULT_SIMULATOR_KEY, TERMSTORE_HOME=str(warehouse_home)),
+        _environment(
+            BACKQUANT_API_KEY=DEFAULT_SIMULATOR_KEY,
+            TERMSTORE_HOME=str(warehouse_home),
+            # The demo's lake is its own: a catalog file and data under its home.
+            TERMSTORE_CATALOG="",
+            TERMSTORE_DATA_PATH="",
+        ),
     ):
         say(f"simulator (seed {seed}) serving on {server.base_url}")
         resources = {

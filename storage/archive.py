@@ -1,3 +1,5 @@
+# SQL built from table and view names that are constants of this package, never user input.
+# ruff: noqa: S608
 """The raw archive: every stored response verbatim, with the fetch metadata a rebuild needs.
 
 It is the ``responses`` table of the lake, committed in the same transaction as the rows
@@ -75,7 +77,7 @@ def archived_keys(
         return set()
     lowest, highest = wanted[0][1], max(at for _, at in wanted)
     rows = connection.execute(
-        f"SELECT symbol, computed_at FROM {RESPONSES} "  # noqa: S608
+        f"SELECT symbol, computed_at FROM {RESPONSES} "
         "WHERE computed_at BETWEEN ? AND ? AND symbol IN (SELECT unnest(?))",
         [lowest, highest, sorted({symbol for symbol, _ in wanted})],
     ).fetchall()
@@ -89,7 +91,7 @@ def read_day(
     """Every archived record of the day for each symbol, in key order."""
     start, end = day_bounds(day)
     frame = connection.execute(
-        f"SELECT symbol, computed_at, fetch_meta, body FROM {RESPONSES} "  # noqa: S608
+        f"SELECT symbol, computed_at, fetch_meta, body FROM {RESPONSES} "
         "WHERE computed_at >= ? AND computed_at < ? AND symbol IN (SELECT unnest(?)) "
         "ORDER BY symbol, computed_at",
         [start, end, list(symbols)],
@@ -116,7 +118,7 @@ def decode_fetch(text: str, symbol: str, computed_at: datetime) -> FetchMeta:
 def archived_days(connection: duckdb.DuckDBPyConnection, symbol: str) -> list[date]:
     """The UTC days for which ``symbol`` has any archived response."""
     rows = connection.execute(
-        f"SELECT DISTINCT CAST(computed_at AT TIME ZONE 'UTC' AS DATE) AS day "  # noqa: S608
+        f"SELECT DISTINCT CAST(computed_at AT TIME ZONE 'UTC' AS DATE) AS day "
         f"FROM {RESPONSES} WHERE symbol = ? ORDER BY day",
         [symbol],
     ).fetchall()

@@ -1,80 +1,87 @@
-"""Bulk ingest: many fetched bodies (a backfill, an import of captured responses) in one pass.
+# SQL built from table and view names that are constants of this package, never user input.
+# ruff: noqa: S608
+"""Bulk ingest: many fetched bodies (an import of captured responses, a legacy warehouse) at once.
 
-The live path costs a durable file per body and a catalog refresh per tick; this one writes each
-symbol-day once, through the rebuild's own functions (storage/rebuild.py). Per symbol-day
-(storage/bulk_day.py, in a worker process if asked): validate every body, count keys the archive
-already holds as duplicates, merge the rest with the day's archived records, write the cold
-files and the new archive pack.
-Then the writer, holding the lock: quarantine refused bodies with their reasons, write each day's
-ingest-log file (one row per body), commit every day with one state save, refresh the catalog.
-As for ingest and rebuild, the archive is committed before the state marks a day cold, the state
-file is the single commit point, and importing the same bodies again changes no table.
-
-Routing: a body belongs to the day of its ``meta.computed_at``, certain only after validation.
-Bodies go to the day their raw bytes name (the last ``"computed_at"``); one whose validated key
-says otherwise is imported in a second round: a wrong guess costs time, never correctness.
-
-The ingest log describes fetch attempts, keyed by ``(symbol, fetch started_at)``, in the day of
-``started_at``. A body whose key is already archived with this very fetch (an earlier run of the
-same import died before its commit) is logged ``stored``: that attempt's body is archived.
+Bodies are validated together, grouped by the UTC day of their key, and each day is one
+transaction: its new raw responses, their rows in the summary tables, the refused bodies in the
+quarantine and one ingest-log row per body. Keys the archive already holds are duplicates (a body
+whose key is archived with this very fetch, e.g. by an earlier run of the same import, is logged
+``stored``), so importing the same bodies again changes no table, and an import killed part-way
+keeps every day it committed: run it again to finish.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, Final
 
+import duckdb
 import polars as pl
 
-from storage.schemas import IngestLogEntry, check_symbol, ingest_log_frame
-from storage.bulk_day import (
-    QUARANTINED,
-    BodyOutcome,
-    BulkJob,
-    FetchedBody,
-    hinted_day,
-    import_symbol_day,
-)
-from storage.day_jobs import run_day_jobs
-from storage.layout import Layout, utc_day
-from storage.parsing import gc_paused
-from storage.quarantine import quarantine_body
-from storage.rebuild import (
-    DayBuild,
-    DayJob,
-    commit_days,
-    finish_writes,
-    merge_log_rows,
-    new_generation,
-    remove_stale_temps,
-    stored_log_rows,
+from backquant.errors import InvalidResponseError, SchemaViolationError
+from backquant.validation import ParsedSummary
+from storage.archive import RESPONSES, ArchiveRecord, day_bounds, fetch_json, records_frame
+from storage.normalise import normalise_each
+from storage.parsing import gc_paused, parse_summaries
+from storage.quarantine import Refusal, quarantine_frame
+from storage.records import (
+    FetchMeta,
+    IngestLogEntry,
+    RejectedValueError,
+    SummaryFrames,
+    check_symbol,
+    ingest_log_frame,
+    summary_key,
 )
 from storage.reports import DUPLICATE, STORED
-from storage.state import TierState, load_state
+from storage.schemas import SUMMARY_TABLES
 from storage.warehouse import Warehouse
+from storage.writes import insert, transaction
 
-__all__ = ["QUARANTINED", "BodyOutcome", "BulkDay", "BulkReport", "FetchedBody", "bulk_ingest"]
-Pair = tuple[str, date]
+QUARANTINED: Final[str] = "quarantined"
+"""Report status of a refused body; its ingest-log outcome is the refusal's kind."""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedBody:
+    """One response body as fetched or captured, with how it was fetched."""
+
+    fetch: FetchMeta
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BodyOutcome:
+    """What happened to one imported body."""
+
+    position: int
+    """Index in the import's input."""
+    status: str
+    """``stored``, ``duplicate`` (its key was already archived, or came earlier in the input)
+    or ``quarantined``."""
+    logged_as: str
+    """Ingest-log outcome: the status; ``stored`` for a body an earlier run of the same import
+    archived; the refusal's kind for a quarantined body."""
+    computed_at: datetime | None
+    request_id: str | None
+    reason: str | None = None
+    field_path: str | None = None
+    quarantine_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class BulkDay:
-    """One symbol-day an import wrote, and the bodies that counted in it."""
+    """One symbol-day an import touched, and the bodies that counted in it."""
 
     symbol: str
     day: date
     stored: int
     duplicates: int
     quarantined: int
-    responses: int
-    """Archived responses the day holds now."""
-    rows_written: dict[str, int]
-    rejected: tuple[tuple[str, str], ...]
-    """Bodies archived before this import that today's code refuses (they stay archived)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,179 +100,225 @@ class BulkReport:
         return {"bodies": len(self.outcomes), **totals, "seconds": self.seconds, "days": days}
 
 
-def _quarantine(
-    layout: Layout, items: list[FetchedBody], outcomes: list[BodyOutcome]
+@dataclass
+class _Day:
+    """The bodies of one UTC day (by key; refused bodies by fetch start) and their fate."""
+
+    accepted: list[tuple[int, datetime, ParsedSummary]]
+    outcomes: list[BodyOutcome]
+
+
+def _request_id(parsed: ParsedSummary | None, fetch: FetchMeta) -> str | None:
+    from_body = parsed.response.meta.request_id if parsed is not None else None
+    return from_body or fetch.headers.request_id
+
+
+def _refused(
+    position: int,
+    fetch: FetchMeta,
+    error: InvalidResponseError | RejectedValueError,
+    parsed: ParsedSummary | None,
+) -> BodyOutcome:
+    """A refusal, recorded as a tick records it (storage/ingest.py)."""
+    path: str | None
+    if isinstance(error, RejectedValueError):
+        reason, path = f"rejected before storing: {error}", error.field_path
+        request_id = _request_id(parsed, fetch)
+    else:
+        reason = str(error)
+        path = error.field_path if isinstance(error, SchemaViolationError) else None
+        request_id = error.request_id or fetch.headers.request_id
+    return BodyOutcome(position, QUARANTINED, error.kind, None, request_id, reason, path)
+
+
+def _sort_by_day(items: Sequence[FetchedBody]) -> dict[date, _Day]:
+    """Validate every body and file it under the day of its key (refusals: of its fetch)."""
+    days: dict[date, _Day] = defaultdict(lambda: _Day([], []))
+    parsed_all = parse_summaries([item.raw for item in items])
+    for position, (item, parsed) in enumerate(zip(items, parsed_all, strict=True)):
+        fallback = item.fetch.started_at.astimezone(UTC).date()
+        if isinstance(parsed, InvalidResponseError):
+            days[fallback].outcomes.append(_refused(position, item.fetch, parsed, None))
+            continue
+        try:
+            key = summary_key(parsed.response, item.fetch.symbol)
+        except RejectedValueError as error:
+            days[fallback].outcomes.append(_refused(position, item.fetch, error, parsed))
+            continue
+        days[key.astimezone(UTC).date()].accepted.append((position, key, parsed))
+    return days
+
+
+def _archived_fetches(
+    connection: duckdb.DuckDBPyConnection, day: date
+) -> dict[tuple[str, datetime], str]:
+    start, end = day_bounds(day)
+    rows = connection.execute(
+        f"SELECT symbol, computed_at, fetch_meta FROM {RESPONSES} "
+        "WHERE computed_at >= ? AND computed_at < ?",
+        [start, end],
+    ).fetchall()
+    return {(symbol, at.astimezone(UTC)): fetch for symbol, at, fetch in rows}
+
+
+def _logged_attempts(
+    connection: duckdb.DuckDBPyConnection, entries: list[IngestLogEntry]
+) -> set[tuple[str, datetime]]:
+    if not entries:
+        return set()
+    starts = [entry.started_at for entry in entries]
+    rows = connection.execute(
+        "SELECT symbol, started_at FROM ingest_log WHERE started_at BETWEEN ? AND ?",
+        [min(starts), max(starts)],
+    ).fetchall()
+    return {(symbol, at.astimezone(UTC)) for symbol, at in rows}
+
+
+def _kept_ids(connection: duckdb.DuckDBPyConnection, ids: list[str]) -> set[str]:
+    """Which quarantine ids are already kept (an earlier run of the same import)."""
+    if not ids:
+        return set()
+    rows = connection.execute(
+        "SELECT quarantine_id FROM quarantine WHERE quarantine_id IN (SELECT unnest(?))", [ids]
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def _import_day(
+    warehouse: Warehouse,
+    connection: duckdb.DuckDBPyConnection,
+    items: Sequence[FetchedBody],
+    day: date,
+    filed: _Day,
 ) -> list[BodyOutcome]:
-    """Keep every refused body with its reason. Refused bodies of one symbol with the same fetch
-    end and kind would share a quarantine name, so one with other bytes is filed a microsecond
-    later rather than overwrite another."""
-    taken: dict[tuple[str, datetime, str], bytes] = {}
+    archived = _archived_fetches(connection, day)
+    outcomes = list(filed.outcomes)
+    new: list[tuple[int, datetime, ParsedSummary]] = []
+    for position, key, parsed in filed.accepted:
+        fetch = items[position].fetch
+        known = archived.get((fetch.symbol, key))
+        if known is None:
+            archived[(fetch.symbol, key)] = fetch_json(fetch)
+            new.append((position, key, parsed))
+            continue
+        same_attempt = known == fetch_json(fetch)
+        reason = None if same_attempt else f"computed_at {key.isoformat()} is already archived"
+        logged_as = STORED if same_attempt else DUPLICATE
+        outcomes.append(
+            BodyOutcome(position, DUPLICATE, logged_as, key, _request_id(parsed, fetch), reason)
+        )
+    normalised = normalise_each([(parsed, items[position].fetch) for position, _, parsed in new])
+    records: list[ArchiveRecord] = []
+    frames: list[SummaryFrames] = []
+    for (position, key, parsed), result in zip(new, normalised, strict=True):
+        fetch = items[position].fetch
+        if isinstance(result, RejectedValueError):
+            outcomes.append(_refused(position, fetch, result, parsed))
+            continue
+        records.append(ArchiveRecord(fetch.symbol, key, fetch, items[position].raw))
+        frames.append(result)
+        outcomes.append(BodyOutcome(position, STORED, STORED, key, _request_id(parsed, fetch)))
+    outcomes, refusals = _quarantine(items, outcomes)
+    kept = _kept_ids(connection, [refusal.quarantine_id for refusal in refusals])
+    refusals = [refusal for refusal in refusals if refusal.quarantine_id not in kept]
+    entries = [_log_entry(items[outcome.position].fetch, outcome) for outcome in outcomes]
+    logged = _logged_attempts(connection, entries)
+    entries = [entry for entry in entries if (entry.symbol, entry.started_at) not in logged]
+    with transaction(connection, warehouse.config, f"the import of {day}"):
+        if records:
+            insert(connection, RESPONSES, records_frame(records))
+            for table in SUMMARY_TABLES:
+                insert(connection, table, pl.concat([getattr(f, table) for f in frames]))
+        if refusals:
+            insert(connection, "quarantine", quarantine_frame(refusals))
+        if entries:
+            insert(connection, "ingest_log", ingest_log_frame(_first_per_attempt(entries)))
+    return outcomes
+
+
+def _quarantine(
+    items: Sequence[FetchedBody], outcomes: list[BodyOutcome]
+) -> tuple[list[BodyOutcome], list[Refusal]]:
+    """Each refused body as a quarantine row; refusals sharing an id are numbered."""
     kept: list[BodyOutcome] = []
+    refusals: list[Refusal] = []
+    taken: set[str] = set()
     for outcome in outcomes:
         if outcome.status != QUARANTINED:
             kept.append(outcome)
             continue
-        body = items[outcome.position]
-        name = (body.fetch.symbol, body.fetch.finished_at, outcome.logged_as)
-        while taken.setdefault(name, body.raw) != body.raw:
-            name = (name[0], name[1] + timedelta(microseconds=1), name[2])
-        path = quarantine_body(
-            layout,
-            symbol=body.fetch.symbol,
-            received_at=name[1],
-            raw=body.raw,
+        fetch = items[outcome.position].fetch
+        refusal = Refusal(
+            symbol=fetch.symbol,
+            received_at=fetch.finished_at,
+            raw=items[outcome.position].raw,
             kind=outcome.logged_as,
             reason=outcome.reason or "",
             field_path=outcome.field_path,
-            http_status=body.fetch.status,
+            http_status=fetch.status,
             request_id=outcome.request_id,
         )
-        kept.append(replace(outcome, quarantine_file=str(path)))
-    return kept
+        number = 1
+        while refusal.quarantine_id in taken:
+            number += 1
+            refusal = replace(refusal, suffix=f"-{number}")
+        taken.add(refusal.quarantine_id)
+        refusals.append(refusal)
+        kept.append(replace(outcome, quarantine_id=refusal.quarantine_id))
+    return kept, refusals
 
 
-def _log_rows(items: list[FetchedBody], outcomes: list[BodyOutcome]) -> dict[Pair, pl.DataFrame]:
-    """One ingest-log row per body, grouped by the symbol-day of its fetch start."""
-    entries: dict[Pair, list[IngestLogEntry]] = defaultdict(list)
-    for outcome in outcomes:
-        fetch = items[outcome.position].fetch
-        entries[(fetch.symbol, utc_day(fetch.started_at))].append(
-            IngestLogEntry(
-                symbol=fetch.symbol,
-                started_at=fetch.started_at,
-                finished_at=fetch.finished_at,
-                outcome=outcome.logged_as,
-                reason=outcome.reason,
-                http_status=fetch.status,
-                request_id=outcome.request_id,
-                attempts=fetch.attempts,
-                computed_at=outcome.computed_at,
-                quarantine_file=outcome.quarantine_file,
-            )
-        )
-    return {pair: ingest_log_frame(rows) for pair, rows in entries.items()}
-
-
-def _import_round(
-    warehouse: Warehouse,
-    state: TierState,
-    items: list[FetchedBody],
-    routes: dict[Pair, list[int]],
-    workers: int | None,
-) -> tuple[list[BodyOutcome], list[DayBuild], dict[Pair, list[int]]]:
-    """Import the routed bodies and commit them: their outcomes, the day builds (with the
-    ingest-log row count) and the strays, routed to their validated days for another round."""
-    layout = warehouse.layout
-    committed_at = datetime.now(UTC)
-    log_days = {
-        (items[position].fetch.symbol, utc_day(items[position].fetch.started_at))
-        for positions in routes.values()
-        for position in positions
-    }
-    pairs = sorted(set(routes) | log_days)
-    logs = {(symbol, day): stored_log_rows(layout, state, symbol, day) for symbol, day in pairs}
-    jobs = [
-        BulkJob(
-            DayJob(
-                home=layout.home,
-                symbol=symbol,
-                day=day,
-                generation=new_generation(state, symbol, day, committed_at),
-                has_log=logs[(symbol, day)].height > 0 or (symbol, day) in log_days,
-            ),
-            tuple((position, items[position]) for position in routes.get((symbol, day), ())),
-        )
-        for symbol, day in pairs
-    ]
-    remove_stale_temps(layout, pairs)
-    archived = [warehouse.archive.day_size(*pair) for pair in pairs]
-    results = run_day_jobs(
-        import_symbol_day,
-        jobs,
-        workers,
-        sizes=[len(job.bodies) + day.records for job, day in zip(jobs, archived, strict=True)],
-        weights=[
-            sum(len(body.raw) for _, body in job.bodies) + day.body_bytes
-            for job, day in zip(jobs, archived, strict=True)
-        ],
+def _log_entry(fetch: FetchMeta, outcome: BodyOutcome) -> IngestLogEntry:
+    return IngestLogEntry(
+        symbol=fetch.symbol,
+        started_at=fetch.started_at,
+        finished_at=fetch.finished_at,
+        outcome=outcome.logged_as,
+        reason=outcome.reason,
+        http_status=fetch.status,
+        request_id=outcome.request_id,
+        attempts=fetch.attempts,
+        computed_at=outcome.computed_at,
+        quarantine_id=outcome.quarantine_id,
     )
-    # Input order: of two bodies claiming one fetch attempt, the first one's log row counts.
-    done = sorted((o for result in results for o in result.outcomes), key=lambda o: o.position)
-    outcomes = _quarantine(layout, items, done)
-    added = _log_rows(items, outcomes)
-    for pair, rows in added.items():
-        logs[pair] = merge_log_rows([logs[pair], rows])
-    builds = [
-        replace(
-            result.build,
-            rows_written={**result.build.rows_written, "ingest_log": logs[pair].height},
-        )
-        for result, pair in zip(results, pairs, strict=True)
-    ]
-    commit_days(warehouse, state, builds, logs, committed_at)
-    strays: dict[Pair, list[int]] = defaultdict(list)
-    for result in results:
-        for position, day in result.strays:
-            strays[(items[position].fetch.symbol, day)].append(position)
-    return outcomes, builds, strays
 
 
-def _report_days(
-    items: list[FetchedBody], outcomes: list[BodyOutcome], builds: dict[Pair, DayBuild]
-) -> tuple[BulkDay, ...]:
-    """Each written day once (its last round), with the bodies that count in it: by key, or
-    by fetch start for a body without a readable key."""
-    counts: dict[Pair, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+def _first_per_attempt(entries: list[IngestLogEntry]) -> list[IngestLogEntry]:
+    """One log row per fetch attempt ``(symbol, started_at)``: the first body's."""
+    seen: dict[tuple[str, datetime], IngestLogEntry] = {}
+    for entry in entries:
+        seen.setdefault((entry.symbol, entry.started_at), entry)
+    return list(seen.values())
+
+
+def _report_days(items: Sequence[FetchedBody], outcomes: list[BodyOutcome]) -> tuple[BulkDay, ...]:
+    counts: dict[tuple[str, date], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for outcome in outcomes:
         fetch = items[outcome.position].fetch
-        day = utc_day(outcome.computed_at or fetch.started_at)
+        day = (outcome.computed_at or fetch.started_at).astimezone(UTC).date()
         counts[(fetch.symbol, day)][outcome.status] += 1
     return tuple(
-        BulkDay(
-            symbol=symbol,
-            day=day,
-            stored=counts[(symbol, day)][STORED],
-            duplicates=counts[(symbol, day)][DUPLICATE],
-            quarantined=counts[(symbol, day)][QUARANTINED],
-            responses=build.responses,
-            rows_written=build.rows_written,
-            rejected=build.rejected,
-        )
-        for (symbol, day), build in sorted(builds.items())
-        if build.written
+        BulkDay(symbol, day, found[STORED], found[DUPLICATE], found[QUARANTINED])
+        for (symbol, day), found in sorted(counts.items())
     )
 
 
-def bulk_ingest(
-    warehouse: Warehouse, bodies: Iterable[FetchedBody], *, workers: int | None = None
-) -> BulkReport:
-    """Validate, archive and store many fetched bodies, each symbol-day written once.
+def bulk_ingest(warehouse: Warehouse, bodies: Iterable[FetchedBody]) -> BulkReport:
+    """Validate, archive and store many fetched bodies, one transaction per UTC day.
 
     Refused bodies are quarantined with their reason, keys already archived are counted as
-    duplicates, and every body gets an ingest-log row. ``workers`` as ``rebuild.rebuild_day``.
-    Raises RejectedValueError for a body fetched for an unsupported symbol (nothing is written).
-    """
+    duplicates, and every body gets an ingest-log row. Raises RejectedValueError for a body
+    fetched for an unsupported symbol (nothing is written)."""
     started = time.perf_counter()
     items = list(bodies)
     for symbol in sorted({item.fetch.symbol for item in items}):
         check_symbol(symbol)
-    routes: dict[Pair, list[int]] = defaultdict(list)
-    for position, item in enumerate(items):
-        day = hinted_day(item.raw) or utc_day(item.fetch.started_at)
-        routes[(item.fetch.symbol, day)].append(position)
     outcomes: list[BodyOutcome] = []
-    builds: dict[Pair, DayBuild] = {}
-    # Without cyclic GC, as in the day jobs (see gc_paused): nothing here builds reference
-    # cycles, and each full collection would walk every input body's objects again.
-    with warehouse.lock(), gc_paused():
-        state = load_state(warehouse.layout)
-        while routes:
-            done, written, routes = _import_round(warehouse, state, items, routes, workers)
-            outcomes += done
-            builds.update(((build.symbol, build.day), build) for build in written)
-        finish_writes(warehouse, state)
-    return BulkReport(
-        days=_report_days(items, outcomes, builds),
-        outcomes=tuple(sorted(outcomes, key=lambda outcome: outcome.position)),
-        seconds=time.perf_counter() - started,
-    )
+    # Without cyclic GC (see gc_paused): a batch of validated bodies is many small objects.
+    with gc_paused():
+        days = _sort_by_day(items)
+        with warehouse.writer() as connection:
+            for day in sorted(days):
+                outcomes += _import_day(warehouse, connection, items, day, days[day])
+    outcomes.sort(key=lambda outcome: outcome.position)
+    return BulkReport(_report_days(items, outcomes), tuple(outcomes), time.perf_counter() - started)

@@ -27,6 +27,7 @@ from storage.errors import (
     DataPathError,
     LakeConfigError,
     NotInitialisedError,
+    SnapshotNotFoundError,
     StorageError,
 )
 from storage.lake_config import CATALOG_ENV, DATA_PATH_ENV, LakeConfig
@@ -145,6 +146,13 @@ def attach(
         connection.execute(f"ATTACH '{_quoted(config.attach_target())}' AS {LAKE}{listed}")
         connection.execute(f"USE {LAKE}")
     except duckdb.Error as error:
+        if snapshot_time is not None and "no snapshot found" in str(error).lower():
+            raise SnapshotNotFoundError(
+                f"the lake has no snapshot at {snapshot_time.isoformat()}",
+                advice=f"time travel reaches back {config.retention_days:g} days "
+                "(TERMSTORE_SNAPSHOT_RETENTION_DAYS) and not before the lake was created; "
+                "ducklake_snapshots('lake') lists the instants it has",
+            ) from None
         raise attach_error(config, error) from None
 
 

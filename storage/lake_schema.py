@@ -1,3 +1,5 @@
+# SQL built from table and view names that are constants of this package, never user input.
+# ruff: noqa: S608
 """What a termstore lake holds: its tables, their partitioning, its options and its views.
 
 A writer brings a lake up to ``SCHEMA_VERSION`` in one transaction (``ensure_schema``): every
@@ -94,7 +96,7 @@ def schema_version(connection: duckdb.DuckDBPyConnection) -> str | None:
     if not exists or not exists[0]:
         return None
     row = connection.execute(
-        f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'"  # noqa: S608
+        f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'"
     ).fetchone()
     return None if row is None else str(row[0])
 
@@ -112,8 +114,7 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, lake: str) -> bool:
         for table in TABLE_SCHEMAS:
             connection.execute(create_table_sql(table))
         connection.execute(
-            f"CREATE TABLE IF NOT EXISTS {HOURLY_SAMPLE_TABLE} AS "  # noqa: S608
-            "SELECT * FROM expiries LIMIT 0"
+            f"CREATE TABLE IF NOT EXISTS {HOURLY_SAMPLE_TABLE} AS SELECT * FROM expiries LIMIT 0"
         )
         for table in LAKE_TABLES:
             column = TIME_COLUMNS.get(table, "computed_at")
@@ -124,9 +125,9 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, lake: str) -> bool:
         for name, query in views().items():
             connection.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
         connection.execute(f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key VARCHAR, value VARCHAR)")
-        connection.execute(f"DELETE FROM {META_TABLE} WHERE key = 'schema_version'")  # noqa: S608
+        connection.execute(f"DELETE FROM {META_TABLE} WHERE key = 'schema_version'")
         connection.execute(
-            f"INSERT INTO {META_TABLE} VALUES ('schema_version', ?)",  # noqa: S608
+            f"INSERT INTO {META_TABLE} VALUES ('schema_version', ?)",
             [SCHEMA_VERSION],
         )
         connection.execute("COMMIT")

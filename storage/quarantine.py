@@ -26,11 +26,13 @@ class Refusal:
     field_path: str | None
     http_status: int | None
     request_id: str | None
+    suffix: str = ""
+    """``-2``, ``-3`` …: tells apart refusals of one symbol, instant and kind in one batch."""
 
     @property
     def quarantine_id(self) -> str:
         """``SYMBOL/<received_at stamp>-<kind>``: the key of its quarantine row."""
-        return f"{self.symbol}/{key_stamp(self.received_at)}-{self.kind}"
+        return f"{self.symbol}/{key_stamp(self.received_at)}-{self.kind}{self.suffix}"
 
 
 def quarantine_frame(refusals: list[Refusal]) -> pl.DataFrame:

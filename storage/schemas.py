@@ -204,12 +204,12 @@ def empty_frame(table: str) -> pl.DataFrame:
     return pl.DataFrame(schema=TABLE_SCHEMAS[table])
 
 
-def _sql_type(dtype: pl.DataType) -> str:
+def _sql_type(dtype: pl.DataType | type[pl.DataType]) -> str:
     if isinstance(dtype, pl.List):
         return f"{_sql_type(dtype.inner)}[]"
     if dtype == UTC_US:
         return "TIMESTAMPTZ"
-    return _SQL_TYPES[type(dtype)]
+    return _SQL_TYPES[dtype if isinstance(dtype, type) else type(dtype)]
 
 
 _SQL_TYPES: Final[dict[type[pl.DataType], str]] = {

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from storage.errors import NotInitialisedError, QueryError, SnapshotNotFoundError
+from storage.errors import NotInitialisedError, QueryError
 from storage.lake import LAKE, open_lake
 from storage.lake_config import HOME_ENV, LakeConfig, resolve_home
 from storage.lake_schema import SCHEMA_VERSION, VIEW_NAMES, ensure_schema, schema_version
@@ -78,8 +78,6 @@ class Warehouse:
         except NotInitialisedError:
             self.initialise()
             connection = open_lake(self.config, read_only=True, snapshot_time=as_of)
-        except duckdb.Error as error:
-            raise self._query_error(error, as_of) from None
         if as_of is None and schema_version(connection) != SCHEMA_VERSION:
             connection.close()
             self.initialise()
@@ -97,20 +95,18 @@ class Warehouse:
         if as_of is not None:
             connection = self.connect(as_of=_aware(as_of))
             try:
-                return self._run(connection, query, as_of)
+                return self._run(connection, query)
             finally:
                 connection.close()
         if self._reader is None:
             self._reader = self.connect()
-        return self._run(self._reader, query, None)
+        return self._run(self._reader, query)
 
-    def _run(
-        self, connection: duckdb.DuckDBPyConnection, query: str, as_of: datetime | None
-    ) -> pl.DataFrame:
+    def _run(self, connection: duckdb.DuckDBPyConnection, query: str) -> pl.DataFrame:
         try:
             relation = connection.sql(query)
         except duckdb.Error as error:
-            raise self._query_error(error, as_of) from None
+            raise self._query_error(error) from None
         if relation is None:
             raise QueryError(
                 "the statement returned no result set",
@@ -119,18 +115,11 @@ class Warehouse:
         try:
             frame: pl.DataFrame = relation.pl()
         except duckdb.Error as error:
-            raise self._query_error(error, as_of) from None
+            raise self._query_error(error) from None
         return frame
 
-    def _query_error(self, error: BaseException, as_of: datetime | None) -> QueryError:
+    def _query_error(self, error: BaseException) -> QueryError:
         text = self.config.redact(str(error)).strip()
-        if as_of is not None and "snapshot" in text.lower():
-            return SnapshotNotFoundError(
-                f"the lake has no snapshot at {as_of.isoformat()} ({text.splitlines()[0]})",
-                advice=f"time travel reaches back {self.config.retention_days:g} days "
-                "(TERMSTORE_SNAPSHOT_RETENTION_DAYS) and not before the lake was created; "
-                "query `SELECT * FROM ducklake_snapshots('lake')` for the instants it has",
-            )
         return QueryError(
             f"query failed: {text}",
             advice=f"the lake is read-only here; its tables and views are {_TABLES_AND_VIEWS}",

@@ -1,3 +1,5 @@
+# SQL built from table and view names that are constants of this package, never user input.
+# ruff: noqa: S608
 """Writing to the lake: one transaction at a time, frames in by name.
 
 Every change termstore makes (a tick, a rebuilt day, an import batch, a research sample) is one
@@ -10,7 +12,7 @@ every secret scrubbed.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from itertools import count
 
 import duckdb
@@ -41,10 +43,9 @@ def transaction(
 
 
 def _rollback(connection: duckdb.DuckDBPyConnection) -> None:
-    try:
+    # A failed COMMIT has already ended the transaction: nothing left to roll back.
+    with suppress(duckdb.Error):
         connection.execute("ROLLBACK")
-    except duckdb.Error:
-        pass  # the transaction is already gone (a failed COMMIT ends it)
 
 
 def write_error(config: LakeConfig, what: str, error: BaseException) -> StorageError:
@@ -77,9 +78,7 @@ def insert(connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFram
     connection.register(name, frame.select(columns).to_arrow())
     try:
         listed = ", ".join(columns)
-        connection.execute(
-            f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {name}"  # noqa: S608
-        )
+        connection.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {name}")
     finally:
         connection.unregister(name)
     return frame.height

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
+
 from pipelines.cli import bulk_import as _bulk_import
 from pipelines.cli import dagster_commands as _dagster_commands
 from pipelines.cli import doctor as _doctor
 from pipelines.cli import research as _research
 from pipelines.cli import simulator as _simulator
 from pipelines.cli import warehouse as _warehouse
-from pipelines.cli.app import app
+from pipelines.cli.app import app, err_console
+from storage.errors import StorageError
 
 __all__ = ["app", "main"]
 
@@ -16,4 +19,9 @@ _COMMAND_MODULES = (_bulk_import, _dagster_commands, _doctor, _research, _simula
 
 
 def main() -> None:
-    app()
+    """Run the CLI; a warehouse failure prints its one-line message and advice, exit code 2."""
+    try:
+        app()
+    except StorageError as error:
+        err_console.print(f"[red]error:[/] {escape(str(error))}", highlight=False)
+        raise SystemExit(2) from None

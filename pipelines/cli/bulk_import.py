@@ -11,6 +11,9 @@ number in microseconds, so each such line keeps its own ingest-log row.
 Every body is validated; refused ones are quarantined with the reason and the others go on.
 A body's symbol is ``--symbol`` when given (a body naming another symbol is then refused), else
 its ``meta.symbol``; a line with neither cannot be filed anywhere and is reported, not imported.
+
+``--legacy DIR`` imports a warehouse written by termstore's previous on-disk layout instead: every
+archived response, with the fetch metadata it was archived with (storage/legacy.py).
 """
 
 from __future__ import annotations
@@ -26,14 +29,14 @@ import orjson
 import typer
 from rich.markup import escape
 
-from storage.schemas import FetchMeta, RejectedValueError, parse_instant
 from backquant.headers import ResponseHeaders
 from backquant.symbols import SUPPORTED_SYMBOLS
 from pipelines.cli.app import app, console, err_console, print_rows
 from pipelines.cli.warehouse import HomeOption
 from storage import Warehouse
 from storage.bulk import QUARANTINED, BulkReport, FetchedBody, bulk_ingest
-from storage.locking import WriterBusyError
+from storage.legacy import is_legacy_home, legacy_bodies, legacy_days
+from storage.records import FetchMeta, RejectedValueError, parse_instant
 from storage.reports import DUPLICATE, STORED
 
 BATCH_LINES: Final[int] = 20_000
@@ -120,35 +123,29 @@ def _batches(
 
 
 def _day_rows(reports: list[BulkReport]) -> list[dict[str, str]]:
-    """One row per symbol-day: counts summed over batches, totals from the last batch."""
-    counted = ("stored", "dup", "quarantined")
+    """One row per symbol-day, counts summed over batches."""
     sums: dict[tuple[str, str], list[int]] = {}
-    rows: dict[tuple[str, str], dict[str, str]] = {}
     for report in reports:
         for day in report.days:
             key = (day.symbol, day.day.isoformat())
             earlier = sums.get(key, [0, 0, 0])
             sums[key] = [earlier[0] + day.stored, earlier[1] + day.duplicates]
             sums[key].append(earlier[2] + day.quarantined)
-            written = day.rows_written
-            rows[key] = {
-                "symbol": day.symbol,
-                "day": key[1],
-                **dict(zip(counted, map(str, sums[key]), strict=True)),
-                "archived": str(day.responses),
-                "rows s/e/v/log": "/".join(
-                    str(written.get(table, 0))
-                    for table in ("snapshots", "expiries", "venue_oi", "ingest_log")
-                ),
-            }
-    return [rows[key] for key in sorted(rows)]
+    return [
+        {
+            "symbol": symbol,
+            "day": day,
+            **dict(zip(("stored", "dup", "quarantined"), map(str, counts), strict=True)),
+        }
+        for (symbol, day), counts in sorted(sums.items())
+    ]
 
 
 def _problems(reports: list[BulkReport], numbers: list[list[int]]) -> list[str]:
     """One line per quarantined body: where it came from, why, and where it is kept."""
     return [
         f"line {lines[outcome.position]}: {outcome.logged_as}: {outcome.reason} "
-        f"(kept as {outcome.quarantine_file})"
+        f"(kept as quarantine_id {outcome.quarantine_id})"
         for report, lines in zip(reports, numbers, strict=True)
         for outcome in report.outcomes
         if outcome.status == QUARANTINED
@@ -165,15 +162,20 @@ def import_bodies(
         str | None,
         typer.Option("--symbol", help="Symbol of every body (default: each body's meta.symbol)."),
     ] = None,
-    workers: Annotated[
-        int | None,
+    legacy: Annotated[
+        bool,
         typer.Option(
-            "--workers", min=1, help="Processes to use (default: one per CPU for big files)."
+            "--legacy",
+            help="FILE is the home of a warehouse written by termstore's previous layout "
+            "(archive/ of .rec.gz records and .pack.parquet days): import every response.",
         ),
-    ] = None,
+    ] = False,
     home: HomeOption = None,
 ) -> None:
-    """Bulk-import captured bodies: validate, archive and store them, each day written once."""
+    """Bulk-import captured bodies: validate, archive and store them, one transaction a day."""
+    if legacy:
+        _import_legacy(path, home)
+        return
     if symbol is not None and symbol.upper() not in SUPPORTED_SYMBOLS:
         err_console.print(
             f"[red]unsupported symbol {symbol!r}[/]; choose from {', '.join(SUPPORTED_SYMBOLS)}"
@@ -181,22 +183,19 @@ def import_bodies(
         raise typer.Exit(2)
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
-        err_console.print(f"[red]cannot import {path}:[/] it {what}; give an NDJSON file")
+        hint = " (a previous-layout warehouse? add --legacy)" if path.is_dir() else ""
+        err_console.print(f"[red]cannot import {path}:[/] it {what}; give an NDJSON file{hint}")
         raise typer.Exit(2)
-    try:
-        warehouse = Warehouse.open(home)
-    except (OSError, WriterBusyError) as exc:
-        err_console.print(f"[red]cannot open the warehouse:[/] {exc}")
-        raise typer.Exit(2) from None
+    warehouse = Warehouse.open(home)
     reports: list[BulkReport] = []
     numbers: list[list[int]] = []
     unfiled: list[Unfiled] = []
     chosen = symbol.upper() if symbol else None
     try:
         for lines, bodies in _batches(path, chosen, unfiled):
-            reports.append(bulk_ingest(warehouse, bodies, workers=workers))
+            reports.append(bulk_ingest(warehouse, bodies))
             numbers.append(lines)
-    except (OSError, WriterBusyError) as exc:
+    except OSError as exc:
         err_console.print(
             f"[red]import stopped:[/] {exc}. Rerun it: bodies already stored count as duplicates"
         )
@@ -224,13 +223,28 @@ def _print_summary(
         f"stored: {totals[STORED]}; duplicates: {totals[DUPLICATE]}; "
         f"quarantined: {totals[QUARANTINED]}"
     )
-    refused_now = sum(len(day.rejected) for report in reports for day in report.days)
-    if refused_now:
-        console.print(
-            f"{refused_now} bodies archived earlier are refused by today's code; they stay "
-            "archived (termstore rebuild lists them)"
-        )
     problems = _problems(reports, numbers)
     for problem in problems:
         console.print(f"[yellow]quarantined[/] {escape(problem)}", highlight=False)
     return len(problems)
+
+
+def _import_legacy(path: Path, home: Path | None) -> None:
+    """Import every response of a previous-layout warehouse, one symbol-day at a time."""
+    if not is_legacy_home(path):
+        err_console.print(
+            f"[red]cannot import {path}:[/] it has no archive/ directory, so it is not a "
+            "warehouse of termstore's previous layout"
+        )
+        raise typer.Exit(2)
+    warehouse = Warehouse.open(home)
+    reports = [
+        bulk_ingest(warehouse, legacy_bodies(path, symbol, day))
+        for symbol, day in legacy_days(path)
+    ]
+    if not reports:
+        err_console.print(f"[red]nothing imported:[/] {path}/archive holds no response")
+        raise typer.Exit(1)
+    numbers = [list(range(1, len(report.outcomes) + 1)) for report in reports]
+    if _print_summary(warehouse, reports, numbers):
+        raise typer.Exit(1)

@@ -1,9 +1,9 @@
-"""``termstore ingest``, ``rebuild`` and ``sql``: the warehouse from the command line."""
+"""``termstore ingest``, ``rebuild``, ``sql`` and ``maintain``: the lake from the command line."""
 
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -14,15 +14,16 @@ import typer
 from backquant.config import ClientConfig
 from backquant.errors import ConfigError
 from pipelines.cli.app import app, console, err_console, print_rows
-from storage import QueryError, Warehouse, ingest_once, rebuild_day, rebuild_range
-from storage.ingest import TickStorageError
-from storage.locking import WriterBusyError
-from storage.state import StateCorruptError
-from storage.tick_journal import JournalCorruptError
+from storage import Warehouse, ingest_once, rebuild_day, rebuild_range
+from storage.maintenance import maintain as maintain_lake
 
 HomeOption = Annotated[
     Path | None,
-    typer.Option("--home", help="Warehouse root (default: $TERMSTORE_HOME, else ./warehouse)."),
+    typer.Option(
+        "--home",
+        help="Local home: writer lock and the default catalog and data "
+        "(default: $TERMSTORE_HOME, else ./warehouse).",
+    ),
 ]
 
 
@@ -31,14 +32,6 @@ class OutputFormat(StrEnum):
     csv = "csv"
     json = "json"
     parquet = "parquet"
-
-
-def _open(home: Path | None) -> Warehouse:
-    try:
-        return Warehouse.open(home)
-    except (OSError, WriterBusyError, StateCorruptError) as exc:
-        err_console.print(f"[red]cannot open the warehouse:[/] {exc}")
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -61,14 +54,9 @@ def ingest(
     except ConfigError as exc:
         err_console.print(f"[red]configuration error:[/] {exc}")
         raise typer.Exit(2) from None
-    warehouse = _open(home)
-    try:
-        report = ingest_once(warehouse, config)
-    except (WriterBusyError, TickStorageError, StateCorruptError, JournalCorruptError) as exc:
-        # Each says what happened and what to do; a traceback would bury that.
-        err_console.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
-    print_rows(f"Ingest tick → {warehouse.home}", report.table_rows())
+    warehouse = Warehouse.open(home)
+    report = ingest_once(warehouse, config)
+    print_rows(f"Ingest tick → {warehouse.config.describe()['catalog']}", report.table_rows())
     console.print(
         f"rows written: {report.rows_written}; duplicates skipped: {report.duplicates_skipped}; "
         f"quarantined: {report.quarantined}"
@@ -87,7 +75,7 @@ def rebuild(
     ] = None,
     home: HomeOption = None,
 ) -> None:
-    """Rebuild days from the raw archive into the cold tier (idempotent)."""
+    """Rebuild days from the raw archive with today's code, one transaction per day."""
     try:
         if day is not None and start is None and end is None:
             days = (date.fromisoformat(day), date.fromisoformat(day))
@@ -98,13 +86,13 @@ def rebuild(
     except ValueError as exc:
         err_console.print(f"[red]bad dates:[/] {exc} (dates look like 2026-03-02)")
         raise typer.Exit(2) from None
-    warehouse = _open(home)
+    warehouse = Warehouse.open(home)
     try:
         if days[0] == days[1]:
             report = rebuild_day(warehouse, days[0], symbol or None)
         else:
             report = rebuild_range(warehouse, days[0], days[1], symbol or None)
-    except (ValueError, WriterBusyError, StateCorruptError) as exc:
+    except ValueError as exc:
         err_console.print(f"[red]cannot rebuild:[/] {exc}")
         raise typer.Exit(2) from None
     print_rows(f"Rebuild ({report.seconds:.2f} s)", report.table_rows())
@@ -112,23 +100,54 @@ def rebuild(
         raise typer.Exit(1)
 
 
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        err_console.print(
+            f"[red]--as-of {text!r} is not a time;[/] use ISO 8601, e.g. 2026-03-02T12:00:00Z "
+            "(a time without zone is UTC)"
+        )
+        raise typer.Exit(2) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
 @app.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="A read-only SQL query over the catalog.")],
+    query: Annotated[str, typer.Argument(help="A read-only SQL query over the lake.")],
     output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
     output: Annotated[Path | None, typer.Option("--output", help="Write to this file.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Query the lake as it was at this instant (ISO 8601, UTC if no zone): what "
+            "the warehouse knew then.",
+        ),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
-    """Run a read-only SQL query against warehouse.duckdb."""
-    warehouse = _open(home)
-    try:
-        frame = warehouse.sql(query)
-    except QueryError as exc:
-        err_console.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
-    finally:
-        warehouse.close()
+    """Run a read-only SQL query over the lake's tables and views."""
+    instant = _instant(as_of) if as_of is not None else None
+    with Warehouse.open(home) as warehouse:
+        frame = warehouse.sql(query, as_of=instant)
     _emit(frame, output_format, output)
+
+
+@app.command()
+def maintain(home: HomeOption = None) -> None:
+    """Merge small files, expire old snapshots and delete unreferenced files (what the
+    lake_maintenance asset runs every hour)."""
+    with Warehouse.open(home) as warehouse:
+        report = maintain_lake(warehouse)
+    print_rows(
+        f"Maintenance ({report.seconds:.2f} s): data files {report.files_before} → "
+        f"{report.files_after}, {report.snapshots_kept} snapshots kept",
+        [
+            {"step": s.name, "seconds": f"{s.seconds:.3f}", "affected": str(s.affected)}
+            for s in report.steps
+        ],
+    )
 
 
 def _emit(frame: pl.DataFrame, output_format: OutputFormat, output: Path | None) -> None:

@@ -15,8 +15,8 @@ from typing import Final
 
 import polars as pl
 
-from storage.schemas import check_symbol
 from backquant.symbols import SUPPORTED_SYMBOLS
+from storage.records import check_symbol
 from storage.research.cm_sql import STANDARD_TENORS, constant_maturity_sql
 from storage.research.derived_sql import (
     MICROS_PER_HOUR,
@@ -24,7 +24,7 @@ from storage.research.derived_sql import (
     daily_term_structure_sql,
     sample_sql,
 )
-from storage.research.hourly_tier import HOURLY_TABLE
+from storage.research.views import HOURLY_TABLE
 from storage.warehouse import Warehouse
 
 Symbols = str | Sequence[str] | None

@@ -1,3 +1,5 @@
+# SQL built from table and view names that are constants of this package, never user input.
+# ruff: noqa: S608
 """The hourly sample: what makes a year of hourly constant-maturity series fast.
 
 Reading a year of 1-minute ``expiries`` for the last snapshot of every hour costs a scan of tens
@@ -45,7 +47,7 @@ def replace_hourly_sample(
     through = min(end, complete_before.astimezone(UTC).replace(minute=0, second=0, microsecond=0))
     listed = list(symbols)
     connection.execute(
-        f"DELETE FROM {HOURLY_SAMPLE_TABLE} WHERE computed_at >= ? AND computed_at < ? "  # noqa: S608
+        f"DELETE FROM {HOURLY_SAMPLE_TABLE} WHERE computed_at >= ? AND computed_at < ? "
         "AND symbol IN (SELECT unnest(?))",
         [start, end, listed],
     )
@@ -56,11 +58,11 @@ def replace_hourly_sample(
         "AND symbol IN (SELECT unnest($symbols)))"
     )
     connection.execute(
-        f"INSERT INTO {HOURLY_SAMPLE_TABLE} BY NAME {sample_sql(window, MICROS_PER_HOUR)}",  # noqa: S608
+        f"INSERT INTO {HOURLY_SAMPLE_TABLE} BY NAME {sample_sql(window, MICROS_PER_HOUR)}",
         {"start": start, "through": through, "symbols": listed},
     )
     row = connection.execute(
-        f"SELECT count(*) FROM {HOURLY_SAMPLE_TABLE} WHERE computed_at >= ? "  # noqa: S608
+        f"SELECT count(*) FROM {HOURLY_SAMPLE_TABLE} WHERE computed_at >= ? "
         "AND computed_at < ? AND symbol IN (SELECT unnest(?))",
         [start, end, listed],
     ).fetchone()

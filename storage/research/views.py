@@ -1,3 +1,5 @@
+# SQL built from table and view names that are constants of this package, never user input.
+# ruff: noqa: S608
 """The research views, stored in the lake with the tables (``storage.lake_schema`` creates them).
 
 All sit on ``expiries`` or on ``expiries_hourly``; see docs/data-dictionary.md for every column.
@@ -38,7 +40,7 @@ _UNSAMPLED_EXPIRIES: Final[str] = f"""(
 )"""
 
 HOURLY_VIEW_SQL: Final[str] = (
-    f"SELECT * FROM {HOURLY_SAMPLE_TABLE} UNION ALL BY NAME "  # noqa: S608 - constants
+    f"SELECT * FROM {HOURLY_SAMPLE_TABLE} UNION ALL BY NAME "
     f"SELECT * FROM ({sample_sql(_UNSAMPLED_EXPIRIES, MICROS_PER_HOUR)})"
 )
 

@@ -13,7 +13,7 @@ import pytest
 from assets.history import build_history_asset
 from assets.ingest import TICK_ASSET, build_tick_asset
 from backquant.symbols import SUPPORTED_SYMBOLS
-from pipelines.resources import BackQuantResource, WarehouseResource
+from assets.resources import BackQuantResource, WarehouseResource
 from storage.warehouse import Warehouse
 from tests.support.simulator import SIM_START, RunningSimulator, running_simulator
 

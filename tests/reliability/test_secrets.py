@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 
 from assets.ingest import build_tick_asset
-from pipelines.resources import BackQuantResource, WarehouseResource
+from assets.resources import BackQuantResource, WarehouseResource
 from storage import Warehouse, ingest_once, rebuild_day
 from tests.support.simulator import SIM_START, running_simulator
 

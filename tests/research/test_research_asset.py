@@ -11,7 +11,7 @@ import dagster as dg
 from assets.history import build_history_asset
 from assets.ingest import build_tick_asset
 from assets.research import CHART_TITLES, RESEARCH_ASSET, build_research_asset
-from pipelines.resources import BackQuantResource, WarehouseResource
+from assets.resources import BackQuantResource, WarehouseResource
 from pipelines.settings import DEFAULT_INGEST_CRON
 from storage.research.plots import PIXELS
 from storage.warehouse import Warehouse

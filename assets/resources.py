@@ -1,14 +1,19 @@
-"""One Dagster resource per external system: BackQuant and the warehouse."""
+"""One Dagster resource per external system: BackQuant and the lake.
+
+They live in ``assets`` because the assets use them and the wiring in ``pipelines`` builds them;
+imports only ever run from ``pipelines`` to ``assets``.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 import dagster as dg
 from pydantic import Field
 
 from backquant.config import ApiKey, ClientConfig, RetryPolicy
 from backquant.symbols import SUPPORTED_SYMBOLS
+from storage.lake_config import CATALOG_ENV, DATA_PATH_ENV, HOME_ENV, LakeConfig
 from storage.warehouse import Warehouse
 
 
@@ -37,9 +42,28 @@ class BackQuantResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The termstore warehouse at ``TERMSTORE_HOME``."""
+    """The termstore lake: its catalog and data path, as ``termstore doctor`` shows them.
 
-    home: str = Field(description="Warehouse root directory (TERMSTORE_HOME).")
+    ``catalog`` may hold a database password, so the code location passes it as
+    ``EnvVar("TERMSTORE_CATALOG")`` (the UI shows the variable's name, never its value); S3
+    credentials are read by the lake from the standard ``AWS_*`` variables."""
+
+    home: str = Field(description="Local directory for the writer lock and the default lake.")
+    catalog: str = Field(
+        default="", description="DuckLake catalog (TERMSTORE_CATALOG); empty: a file in home."
+    )
+    data_path: str = Field(
+        default="", description="Data files (TERMSTORE_DATA_PATH); empty: the lake's own."
+    )
+
+    def config(self) -> LakeConfig:
+        env = {
+            **os.environ,
+            HOME_ENV: self.home,
+            CATALOG_ENV: self.catalog,
+            DATA_PATH_ENV: self.data_path,
+        }
+        return LakeConfig.from_env(env=env)
 
     def open(self) -> Warehouse:
-        return Warehouse.open(Path(self.home))
+        return Warehouse(self.config())
