@@ -206,7 +206,8 @@ def empty_frame(table: str) -> pl.DataFrame:
 
 def _sql_type(dtype: pl.DataType | type[pl.DataType]) -> str:
     if isinstance(dtype, pl.List):
-        return f"{_sql_type(dtype.inner)}[]"
+        inner: pl.DataType = dtype.inner  # type: ignore[assignment]
+        return f"{_sql_type(inner)}[]"
     if dtype == UTC_US:
         return "TIMESTAMPTZ"
     return _SQL_TYPES[dtype if isinstance(dtype, type) else type(dtype)]
