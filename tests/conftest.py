@@ -1,3 +1,4 @@
-from tests.support.fixtures import no_workers_left, scripted_api
+from tests.support.fixtures import scripted_api
+from tests.support.services import postgres_server, s3_server
 
-__all__ = ["no_workers_left", "scripted_api"]
+__all__ = ["postgres_server", "s3_server", "scripted_api"]

@@ -14,9 +14,8 @@ from pathlib import Path
 import duckdb
 import psycopg
 
-from tests.support.services import PostgresServer, S3Server, postgres_server, s3_server
+from tests.support.services import PostgresServer, S3Server
 
-__all__ = ["postgres_server", "s3_server"]
 
 BUCKET = "lake-services"
 PREFIX = "lake/"

@@ -9,7 +9,6 @@ import pytest
 
 from backquant.config import ApiKey, ClientConfig
 from backquant.simulator.runner import RunningServer
-from storage.workers import stop_workers
 from tests.support.scripted_server import ScriptedBackQuant
 from tests.support.simulator import FAST_RETRY
 
@@ -37,11 +36,3 @@ def scripted_api() -> Iterator[ScriptedAPI]:
     fake = ScriptedBackQuant()
     with fake.running() as server:
         yield ScriptedAPI(fake, server)
-
-
-@pytest.fixture(autouse=True)
-def no_workers_left() -> Iterator[None]:
-    """Worker processes outlive the call that starts them (storage/workers.py); each test
-    ends by stopping any it started, so the next one starts as a fresh process would."""
-    yield
-    stop_workers()
