@@ -16,7 +16,6 @@ import psycopg
 
 from tests.support.services import PostgresServer, S3Server
 
-
 BUCKET = "lake-services"
 PREFIX = "lake/"
 ROWS = [(1, "BTC-27MAR26"), (2, "ETH-27MAR26"), (3, "BTC-26JUN26")]
