@@ -203,12 +203,14 @@ def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) 
     ordered = [o for o in ordered if o.symbol in SUPPORTED_SYMBOLS]
     normalised = _normalise_tick(ordered)
     rows = _TickRows()
+    written = dict.fromkeys((*SUMMARY_TABLES, "ingest_log"), 0)
     with warehouse.writer() as connection:
-        archived = archived_keys(connection, _keys(ordered, normalised))
-        reports = [_report(rows, outcome, normalised, archived) for outcome in ordered]
-        rows.log = [_log_entry(o, r) for o, r in zip(ordered, reports, strict=True)]
-        written = dict.fromkeys((*SUMMARY_TABLES, "ingest_log"), 0)
+        # The duplicate check reads in the tick's own transaction: one catalog snapshot for
+        # the read and the writes, and no other writer can slip a key in between.
         with transaction(connection, warehouse.config, "the tick") as lake:
+            archived = archived_keys(lake, _keys(ordered, normalised))
+            reports = [_report(rows, outcome, normalised, archived) for outcome in ordered]
+            rows.log = [_log_entry(o, r) for o, r in zip(ordered, reports, strict=True)]
             if rows.records:
                 insert(lake, RESPONSES, records_frame(rows.records))
                 for table in SUMMARY_TABLES:

@@ -72,10 +72,24 @@ def data_files(connection: duckdb.DuckDBPyConnection) -> int:
     )
 
 
+def catalog_cutoff(warehouse: Warehouse, instant: datetime) -> datetime:
+    """The ``older_than`` to pass for ``instant``. A SQLite catalog keeps snapshot and
+    scheduling times as text, and DuckLake compares them with its ISO-8601 cutoff as strings:
+    every time on the cutoff's date counts as older, however late in the day. A cutoff just
+    before the start of ``instant``'s UTC day never reaches past ``instant`` (it keeps at most
+    a day longer than asked)."""
+    if warehouse.config.catalog_kind != "sqlite":
+        return instant
+    start = instant.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start - timedelta(microseconds=1)
+
+
 def maintain(warehouse: Warehouse, *, now: datetime | None = None) -> MaintenanceReport:
     """Run every maintenance step once; safe to run at any time, readers keep working."""
     instant = now or datetime.now(UTC)
-    expire_before = instant - timedelta(days=warehouse.config.retention_days)
+    expire_before = catalog_cutoff(
+        warehouse, instant - timedelta(days=warehouse.config.retention_days)
+    )
     cleanup_before = instant - CLEANUP_GRACE
     steps: tuple[tuple[str, str, list[object]], ...] = (
         ("merge_adjacent_files", f"CALL ducklake_merge_adjacent_files('{LAKE}')", []),
@@ -88,7 +102,7 @@ def maintain(warehouse: Warehouse, *, now: datetime | None = None) -> Maintenanc
         (
             "cleanup_old_files",
             f"CALL ducklake_cleanup_old_files('{LAKE}', older_than => ?)",
-            [cleanup_before],
+            [catalog_cutoff(warehouse, cleanup_before)],
         ),
         (
             "delete_orphaned_files",
