@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sqlite3
 from contextlib import closing
 from datetime import datetime
@@ -126,12 +127,15 @@ def attach(
 
     A writer creates a missing catalog file (SQLite in WAL mode, so readers in other processes
     never block it); a reader of a missing catalog gets ``NotInitialisedError``."""
+    # The data path first: a lake whose data cannot be written gets no catalog created.
+    if config.s3 is not None:
+        _check_s3_data_path(connection, config)
+    elif not read_only:
+        _check_local_data_path(config)
     catalog_file = config.catalog_file
     created = False
     if catalog_file is not None:
         created = _check_catalog_file(catalog_file, create=not read_only)
-    if config.s3 is None and not read_only:
-        _check_local_data_path(config)
     options = []
     # The data path is stored in the catalog when the lake is created; naming another one
     # later is refused by DuckLake (the error says which).
@@ -230,6 +234,52 @@ def _check_local_data_path(config: LakeConfig) -> None:
             f"the data directory {directory} is not writable",
             advice=f"fix its permissions or set {DATA_PATH_ENV} to a writable directory",
         )
+
+
+def attach_script(config: LakeConfig) -> str:
+    """The SQL that attaches this lake read-only in any DuckDB of the pinned version (the CLI,
+    another language's client), loading the extensions from termstore's wheels. It holds no
+    secret: a PostgreSQL password comes from ``PGPASSWORD`` (libpq reads it), and an S3 data
+    path needs a ``CREATE SECRET`` the script shows with placeholders."""
+    lines = [
+        "SET autoinstall_known_extensions = false;",
+        "SET autoload_known_extensions = false;",
+        *(f"LOAD '{_quoted(str(extension_path(name)))}';" for name in required_extensions(config)),
+        "SET TimeZone = 'UTC';",
+    ]
+    if config.s3 is not None:
+        endpoint = (
+            f", ENDPOINT '{config.s3.endpoint}', URL_STYLE 'path'" if config.s3.endpoint else ""
+        )
+        ssl = "" if config.s3.use_ssl else ", USE_SSL false"
+        lines.append(
+            f"CREATE SECRET (TYPE s3, PROVIDER config, KEY_ID '<AWS_ACCESS_KEY_ID>', "
+            f"SECRET '<AWS_SECRET_ACCESS_KEY>', REGION '{config.s3.region}'{endpoint}{ssl});"
+        )
+    target = _PASSWORD_OPTION.sub("", config.attach_target()).strip()
+    lines.append(f"ATTACH '{_quoted(target)}' AS {LAKE} (READ_ONLY);")
+    lines.append(f"USE {LAKE};")
+    return "\n".join(lines)
+
+
+_PASSWORD_OPTION: Final = re.compile(r"\s*password\s*=\s*('[^']*'|\S+)", re.IGNORECASE)
+
+
+def _check_s3_data_path(connection: duckdb.DuckDBPyConnection, config: LakeConfig) -> None:
+    """One listing under a name nothing uses: a missing bucket or refused credentials fail here,
+    on attach, instead of at the first commit or read (DuckLake touches no object before)."""
+    probe = f"{config.data_path}.termstore-probe*"
+    try:
+        connection.execute("SELECT count(*) FROM glob(?)", [probe]).fetchone()
+    except duckdb.Error as error:
+        lines = [line.strip() for line in config.redact(str(error)).splitlines() if line.strip()]
+        # DuckDB's first line says which request failed; the next one S3's reason.
+        reason = " ".join(line for line in lines[:2] if not line.startswith("LINE "))
+        raise DataPathError(
+            f"{DATA_PATH_ENV}={config.data_path!r} cannot be listed: {reason}",
+            advice="check that the bucket exists and that AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (and AWS_REGION, AWS_ENDPOINT_URL) may read and write it",
+        ) from None
 
 
 def open_lake(

@@ -15,6 +15,7 @@ from backquant.config import ClientConfig
 from backquant.errors import ConfigError
 from pipelines.cli.app import app, console, err_console, print_rows
 from storage import Warehouse, ingest_once, rebuild_day, rebuild_range
+from storage.lake import attach_script
 from storage.maintenance import maintain as maintain_lake
 
 HomeOption = Annotated[
@@ -148,6 +149,14 @@ def maintain(home: HomeOption = None) -> None:
             for s in report.steps
         ],
     )
+
+
+@app.command("attach-sql")
+def attach_sql(home: HomeOption = None) -> None:
+    """Print the SQL that attaches this lake read-only in a DuckDB 1.5.5 CLI or client:
+    `duckdb -init <(termstore attach-sql)`. It holds no secret (see the README)."""
+    with Warehouse.open(home) as warehouse:
+        sys.stdout.write(attach_script(warehouse.config) + "\n")
 
 
 def _emit(frame: pl.DataFrame, output_format: OutputFormat, output: Path | None) -> None:
