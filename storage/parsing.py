@@ -19,9 +19,9 @@ import polars as pl
 from backquant.errors import InvalidResponseError
 from backquant.validation import ParsedSummary, parse_expiry_summary
 from storage.archive import ArchiveRecord
-from storage.normalise import normalise_many
-from storage.records import RejectedValueError
-from storage.schemas import key_stamp, sort_by_key
+from storage.normalise import normalise_each, normalise_many
+from storage.records import FetchMeta, RejectedValueError, SummaryFrames
+from storage.schemas import SUMMARY_TABLES, empty_frame, key_stamp, sort_by_key
 
 ParseOutcome = ParsedSummary | InvalidResponseError
 
@@ -60,68 +60,47 @@ def gc_paused() -> Iterator[None]:
 
 @dataclass(frozen=True, slots=True)
 class PreparedDay:
-    """A symbol-day ready to write: what its pack holds and its summary tables."""
+    """A symbol-day's archived records and the summary tables today's code makes of them."""
 
     records: list[ArchiveRecord]
-    """Every archived record (refused ones included: they stay archived) plus the accepted new
-    ones, in key order."""
+    """Every archived record (refused ones included: they stay archived), in key order."""
     tables: dict[str, pl.DataFrame]
     """snapshots, expiries and venue_oi, each sorted by its key columns."""
     rejected: list[tuple[str, str]]
     """(archive key, reason) for archived bodies today's code refuses."""
-    refused: dict[int, RejectedValueError]
-    """Position in ``new`` → why today's code refuses that new body (it must not be archived)."""
 
 
-def _refusal(parsed: ParsedSummary, record: ArchiveRecord) -> RejectedValueError | None:
-    try:
-        normalise_many([(parsed, record.fetch)])
-    except RejectedValueError as error:
-        return error
-    return None
-
-
-def prepare_symbol_day(
-    archived: Sequence[ArchiveRecord], new: Sequence[tuple[ArchiveRecord, ParsedSummary]] = ()
-) -> PreparedDay:
-    """Validate and normalise a symbol-day's records in memory: the ``archived`` ones (parsed
-    here) and ``new`` ones already parsed by the caller (keys distinct from the archived ones).
-
-    Archived bodies that today's code refuses are reported in ``rejected`` and stay archived;
-    refused new bodies are reported in ``refused`` and left out of ``records``.
-    """
+def prepare_symbol_day(archived: Sequence[ArchiveRecord]) -> PreparedDay:
+    """Validate and normalise a symbol-day's archived records in one batch. Bodies that today's
+    code refuses are reported in ``rejected``; the rest make the tables."""
+    records = sorted(archived, key=lambda record: record.computed_at)
     rejected: list[tuple[str, str]] = []
-    entries: list[tuple[ArchiveRecord, ParsedSummary, int | None]] = []
-    for record, outcome in zip(archived, parse_summaries([r.raw for r in archived]), strict=True):
+    items: list[tuple[ParsedSummary, FetchMeta]] = []
+    kept: list[ArchiveRecord] = []
+    for record, outcome in zip(records, parse_summaries([r.raw for r in records]), strict=True):
         if isinstance(outcome, InvalidResponseError):
             rejected.append((key_stamp(record.computed_at), f"{outcome.kind}: {outcome}"))
         else:
-            entries.append((record, outcome, None))
-    entries.extend((record, parsed, index) for index, (record, parsed) in enumerate(new))
-    entries.sort(key=lambda entry: entry[0].computed_at)
-    items = [(parsed, record.fetch) for record, parsed, _ in entries]
-    refusals: dict[int, RejectedValueError] = {}
+            items.append((outcome, record.fetch))
+            kept.append(record)
     try:
         frames = normalise_many(items)
     except RejectedValueError:
-        # Rare path: find the bodies today's code refuses, keep the rest.
-        for position, (record, parsed, _) in enumerate(entries):
-            if (error := _refusal(parsed, record)) is not None:
-                refusals[position] = error
-        frames = normalise_many(
-            [item for position, item in enumerate(items) if position not in refusals]
+        # Rare path: each body on its own, so one refusal costs only that body.
+        accepted = []
+        for record, result in zip(kept, normalise_each(items), strict=True):
+            if isinstance(result, RejectedValueError):
+                rejected.append((key_stamp(record.computed_at), f"{result.kind}: {result}"))
+            else:
+                accepted.append(result)
+        frames = SummaryFrames(
+            *(
+                pl.concat([empty_frame(table), *(getattr(f, table) for f in accepted)])
+                for table in SUMMARY_TABLES
+            )
         )
-    refused: dict[int, RejectedValueError] = {}
-    for position, error in refusals.items():
-        record, _, index = entries[position]
-        if index is None:
-            rejected.append((key_stamp(record.computed_at), f"{error.kind}: {error}"))
-        else:
-            refused[index] = error
-    accepted = [record for index, (record, _) in enumerate(new) if index not in refused]
     return PreparedDay(
-        records=sorted([*archived, *accepted], key=lambda record: record.computed_at),
+        records=records,
         tables={table: sort_by_key(frame, table) for table, frame in frames.as_tables().items()},
         rejected=rejected,
-        refused=refused,
     )
