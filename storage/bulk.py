@@ -38,6 +38,7 @@ from storage.records import (
     summary_key,
 )
 from storage.reports import DUPLICATE, STORED
+from storage.research.hourly_tier import resample_late_rows
 from storage.schemas import SUMMARY_TABLES
 from storage.warehouse import Warehouse
 from storage.writes import insert, transaction
@@ -174,14 +175,20 @@ def _logged_attempts(
     return {(symbol, at.astimezone(UTC)) for symbol, at in rows}
 
 
-def _kept_ids(connection: duckdb.DuckDBPyConnection, ids: list[str]) -> set[str]:
-    """Which quarantine ids are already kept (an earlier run of the same import)."""
-    if not ids:
-        return set()
+def _kept_bodies(
+    connection: duckdb.DuckDBPyConnection, fetches: list[FetchMeta]
+) -> dict[str, bytes]:
+    """Bodies already quarantined at these fetches' instants (an earlier run of the same
+    import, or another body refused for the same attempt), by quarantine id."""
+    if not fetches:
+        return {}
+    received = [fetch.finished_at for fetch in fetches]
     rows = connection.execute(
-        "SELECT quarantine_id FROM quarantine WHERE quarantine_id IN (SELECT unnest(?))", [ids]
+        "SELECT quarantine_id, body FROM quarantine WHERE received_at BETWEEN ? AND ? "
+        "AND symbol IN (SELECT unnest(?))",
+        [min(received), max(received), sorted({fetch.symbol for fetch in fetches})],
     ).fetchall()
-    return {row[0] for row in rows}
+    return {quarantine_id: body for quarantine_id, body in rows}
 
 
 def _import_day(
@@ -193,34 +200,43 @@ def _import_day(
 ) -> list[BodyOutcome]:
     archived = _archived_fetches(connection, day)
     outcomes = list(filed.outcomes)
-    new: list[tuple[int, datetime, ParsedSummary]] = []
-    for position, key, parsed in filed.accepted:
-        fetch = items[position].fetch
-        known = archived.get((fetch.symbol, key))
-        if known is None:
-            archived[(fetch.symbol, key)] = fetch_json(fetch)
-            new.append((position, key, parsed))
-            continue
-        same_attempt = known == fetch_json(fetch)
-        reason = None if same_attempt else f"computed_at {key.isoformat()} is already archived"
-        logged_as = STORED if same_attempt else DUPLICATE
-        outcomes.append(
-            BodyOutcome(position, DUPLICATE, logged_as, key, _request_id(parsed, fetch), reason)
+    # Normalised before the in-input duplicate check: a refused body must not claim its key,
+    # or a valid body of the same key later in the input would be dropped as its duplicate.
+    new = [
+        (position, key, parsed)
+        for position, key, parsed in filed.accepted
+        if (items[position].fetch.symbol, key) not in archived
+    ]
+    normalised = dict(
+        zip(
+            [position for position, _, _ in new],
+            normalise_each([(parsed, items[position].fetch) for position, _, parsed in new]),
+            strict=True,
         )
-    normalised = normalise_each([(parsed, items[position].fetch) for position, _, parsed in new])
+    )
     records: list[ArchiveRecord] = []
     frames: list[SummaryFrames] = []
-    for (position, key, parsed), result in zip(new, normalised, strict=True):
+    for position, key, parsed in filed.accepted:
         fetch = items[position].fetch
+        result = normalised.get(position)
         if isinstance(result, RejectedValueError):
             outcomes.append(_refused(position, fetch, result, parsed))
             continue
+        known = archived.get((fetch.symbol, key))
+        if known is not None or result is None:
+            same_attempt = known == fetch_json(fetch)
+            reason = None if same_attempt else f"computed_at {key.isoformat()} is already archived"
+            logged_as = STORED if same_attempt else DUPLICATE
+            outcomes.append(
+                BodyOutcome(position, DUPLICATE, logged_as, key, _request_id(parsed, fetch), reason)
+            )
+            continue
+        archived[(fetch.symbol, key)] = fetch_json(fetch)
         records.append(ArchiveRecord(fetch.symbol, key, fetch, items[position].raw))
         frames.append(result)
         outcomes.append(BodyOutcome(position, STORED, STORED, key, _request_id(parsed, fetch)))
-    outcomes, refusals = _quarantine(items, outcomes)
-    kept = _kept_ids(connection, [refusal.quarantine_id for refusal in refusals])
-    refusals = [refusal for refusal in refusals if refusal.quarantine_id not in kept]
+    refused = [items[o.position].fetch for o in outcomes if o.status == QUARANTINED]
+    outcomes, refusals = _quarantine(items, outcomes, _kept_bodies(connection, refused))
     entries = [_log_entry(items[outcome.position].fetch, outcome) for outcome in outcomes]
     logged = _logged_attempts(connection, entries)
     entries = [entry for entry in entries if (entry.symbol, entry.started_at) not in logged]
@@ -229,6 +245,9 @@ def _import_day(
             insert(connection, RESPONSES, records_frame(records))
             for table in SUMMARY_TABLES:
                 insert(connection, table, pl.concat([getattr(f, table) for f in frames]))
+            # Rows landing in a day that already has its hourly sample re-sample it.
+            keys = [(record.symbol, record.computed_at) for record in records]
+            resample_late_rows(connection, keys, datetime.now(UTC))
         if refusals:
             insert(connection, "quarantine", quarantine_frame(refusals))
         if entries:
@@ -237,9 +256,11 @@ def _import_day(
 
 
 def _quarantine(
-    items: Sequence[FetchedBody], outcomes: list[BodyOutcome]
+    items: Sequence[FetchedBody], outcomes: list[BodyOutcome], stored: dict[str, bytes]
 ) -> tuple[list[BodyOutcome], list[Refusal]]:
-    """Each refused body as a quarantine row; refusals sharing an id are numbered."""
+    """The quarantine rows to add for the refused bodies: refusals sharing an id are numbered,
+    and a body already ``stored`` under its id is not added again (another body is never
+    taken for it)."""
     kept: list[BodyOutcome] = []
     refusals: list[Refusal] = []
     taken: set[str] = set()
@@ -259,11 +280,15 @@ def _quarantine(
             request_id=outcome.request_id,
         )
         number = 1
-        while refusal.quarantine_id in taken:
+        while (
+            refusal.quarantine_id in taken
+            or stored.get(refusal.quarantine_id, refusal.raw) != refusal.raw
+        ):
             number += 1
             refusal = replace(refusal, suffix=f"-{number}")
         taken.add(refusal.quarantine_id)
-        refusals.append(refusal)
+        if refusal.quarantine_id not in stored:
+            refusals.append(refusal)
         kept.append(replace(outcome, quarantine_id=refusal.quarantine_id))
     return kept, refusals
 

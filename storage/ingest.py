@@ -204,22 +204,24 @@ def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) 
     normalised = _normalise_tick(ordered)
     rows = _TickRows()
     written = dict.fromkeys((*SUMMARY_TABLES, "ingest_log"), 0)
-    with warehouse.writer() as connection:
-        # The duplicate check reads in the tick's own transaction: one catalog snapshot for
-        # the read and the writes, and no other writer can slip a key in between.
-        with transaction(connection, warehouse.config, "the tick") as lake:
-            archived = archived_keys(lake, _keys(ordered, normalised))
-            reports = [_report(rows, outcome, normalised, archived) for outcome in ordered]
-            rows.log = [_log_entry(o, r) for o, r in zip(ordered, reports, strict=True)]
-            if rows.records:
-                insert(lake, RESPONSES, records_frame(rows.records))
-                for table in SUMMARY_TABLES:
-                    frame = pl.concat([getattr(frames, table) for frames in rows.frames])
-                    written[table] = insert(lake, table, frame)
-            if rows.refusals:
-                insert(lake, "quarantine", quarantine_frame(rows.refusals))
-            if rows.log:
-                written["ingest_log"] = insert(lake, "ingest_log", ingest_log_frame(rows.log))
+    # The duplicate check reads in the tick's own transaction: one catalog snapshot for the
+    # read and the writes, and no other writer can slip a key in between.
+    with (
+        warehouse.writer() as connection,
+        transaction(connection, warehouse.config, "the tick") as lake,
+    ):
+        archived = archived_keys(lake, _keys(ordered, normalised))
+        reports = [_report(rows, outcome, normalised, archived) for outcome in ordered]
+        rows.log = [_log_entry(o, r) for o, r in zip(ordered, reports, strict=True)]
+        if rows.records:
+            insert(lake, RESPONSES, records_frame(rows.records))
+            for table in SUMMARY_TABLES:
+                frame = pl.concat([getattr(frames, table) for frames in rows.frames])
+                written[table] = insert(lake, table, frame)
+        if rows.refusals:
+            insert(lake, "quarantine", quarantine_frame(rows.refusals))
+        if rows.log:
+            written["ingest_log"] = insert(lake, "ingest_log", ingest_log_frame(rows.log))
     reports.extend(_unsupported(outcome) for outcome in unsupported)
     return TickReport(
         started_at=started_at,

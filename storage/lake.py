@@ -127,15 +127,16 @@ def attach(
 
     A writer creates a missing catalog file (SQLite in WAL mode, so readers in other processes
     never block it); a reader of a missing catalog gets ``NotInitialisedError``."""
-    # The data path first: a lake whose data cannot be written gets no catalog created.
+    # A bucket that cannot be listed fails before any catalog is created or attached.
     if config.s3 is not None:
         _check_s3_data_path(connection, config)
-    elif not read_only:
-        _check_local_data_path(config)
     catalog_file = config.catalog_file
     created = False
     if catalog_file is not None:
         created = _check_catalog_file(catalog_file, create=not read_only)
+    local_data = config.s3 is None and not read_only
+    if local_data and catalog_file is not None:
+        _check_local_data_path(config)
     options = []
     # The data path is stored in the catalog when the lake is created; naming another one
     # later is refused by DuckLake (the error says which).
@@ -158,6 +159,9 @@ def attach(
                 "ducklake_snapshots('lake') lists the instants it has",
             ) from None
         raise attach_error(config, error) from None
+    if local_data and catalog_file is None:
+        # After a PostgreSQL catalog answered: one that cannot be reached leaves no directory.
+        _check_local_data_path(config)
 
 
 def attach_error(config: LakeConfig, error: BaseException) -> StorageError:
@@ -170,9 +174,24 @@ def attach_error(config: LakeConfig, error: BaseException) -> StorageError:
             advice=f"unset {DATA_PATH_ENV} to use the path the catalog names, or point "
             f"{CATALOG_ENV} at the lake that uses this data path",
         )
+    if "requires the extension httpfs" in lowered:
+        return LakeConfigError(
+            f"the lake keeps its data files on S3 but {DATA_PATH_ENV} is not set ({text})",
+            advice=f"set {DATA_PATH_ENV} to that s3:// path, and the AWS_* credentials",
+        )
+    if "creating a new ducklake is explicitly disabled" in lowered:
+        # A read-only attach of a reachable database that holds no lake yet.
+        return NotInitialisedError(
+            f"the catalog {config.describe()['catalog']!r} holds no lake yet",
+            advice="run `termstore ingest --once` or `termstore import` to create it, or "
+            f"point {CATALOG_ENV} at an existing lake",
+        )
     if config.catalog_kind == "postgres":
+        # libpq's own reason, without DuckDB's restatements of the connection string.
+        start = lowered.rfind("connection to server")
+        reason = text[start:] if start >= 0 else text
         return CatalogError(
-            f"cannot open the PostgreSQL catalog {config.describe()['catalog']!r}: {text}",
+            f"cannot open the PostgreSQL catalog {config.describe()['catalog']!r}: {reason}",
             advice=f"check that PostgreSQL is running and reachable, and the host, port, "
             f"dbname, user and password in {CATALOG_ENV}",
         )

@@ -78,6 +78,12 @@ class LakeConfig:
         ``TERMSTORE_HOME``. Raises LakeConfigError saying what to set."""
         env = os.environ if env is None else env
         root = resolve_home(home if home is not None else env.get(HOME_ENV) or None)
+        if root.exists() and not root.is_dir():
+            raise LakeConfigError(
+                f"{HOME_ENV}={str(root)!r} is not a directory",
+                advice="point it at a directory (created when missing), or unset it for "
+                f"./{DEFAULT_HOME}",
+            )
         kind, target = _catalog(env.get(CATALOG_ENV, "").strip(), root)
         data_path_value = env.get(DATA_PATH_ENV, "").strip()
         data_path = _data_path(data_path_value, root)

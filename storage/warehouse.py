@@ -100,10 +100,26 @@ class Warehouse:
                 connection.close()
         if self._reader is None:
             self._reader = self.connect()
-        return self._run(self._reader, query)
+        try:
+            return self._run(self._reader, query)
+        except QueryError:
+            # The kept reader must not carry what a refused statement left (an aborted or open
+            # transaction, a changed setting) into later queries: the next one reattaches.
+            self._reader.close()
+            self._reader = None
+            raise
 
     def _run(self, connection: duckdb.DuckDBPyConnection, query: str) -> pl.DataFrame:
         try:
+            if any(
+                statement.type == duckdb.StatementType.TRANSACTION
+                for statement in connection.extract_statements(query)
+            ):
+                # BEGIN would hold the kept reader on one snapshot: no later commit shows.
+                raise QueryError(
+                    "transaction statements (BEGIN, COMMIT, ROLLBACK) are not run here",
+                    advice="every query is its own read-only transaction; send the query alone",
+                )
             relation = connection.sql(query)
         except duckdb.Error as error:
             raise self._query_error(error) from None

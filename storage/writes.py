@@ -75,7 +75,9 @@ def insert(connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFram
         return 0
     columns = TABLE_SCHEMAS[table].names() if table in TABLE_SCHEMAS else frame.columns
     name = f"_termstore_frame_{next(_names)}"
-    connection.register(name, frame.select(columns).to_arrow())
+    # One chunk: a concat of per-body frames has a chunk per body, and DuckDB scans each as
+    # its own Arrow batch (a day's 5,760 chunks made the insert ~20x slower).
+    connection.register(name, frame.select(columns).rechunk().to_arrow())
     try:
         listed = ", ".join(columns)
         connection.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {name}")

@@ -23,5 +23,6 @@ def main() -> None:
     try:
         app()
     except StorageError as error:
-        err_console.print(f"[red]error:[/] {escape(str(error))}", highlight=False)
+        # soft_wrap: one line whatever the terminal width, so logs and scripts see it whole.
+        err_console.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None

@@ -1,6 +1,6 @@
-"""Python API of the research series: polars frames, computed by the catalog's SQL.
+"""Python API of the research series: polars frames, computed by the lake's SQL.
 
-Each function filters one catalog view (or runs the same SQL template over a sampled source), so
+Each function filters one lake view (or runs the same SQL template over a sampled source), so
 there is one implementation of every formula. Times: ``start`` inclusive, ``end`` exclusive; a
 ``date`` means its 00:00 UTC and a naive ``datetime`` is taken as UTC. ``symbols`` is one symbol,
 several, or None for all four. Empty frames mean no stored data in the range.
@@ -106,7 +106,7 @@ def term_structure(warehouse: Warehouse, symbol: str, at: Instant | None = None)
         rows = warehouse.sql(f"SELECT * FROM latest_term_structure WHERE {where}")  # noqa: S608
     else:
         bound = _instant_sql(at)
-        # Look back two days first (cheap with the cold files' statistics), then everything.
+        # Look back two days first (DuckLake skips the other days' files), then everything.
         for lower in (f"AND computed_at > {bound} - INTERVAL 2 DAY", ""):
             latest = warehouse.sql(
                 f"SELECT max(computed_at) AS at FROM snapshots "  # noqa: S608
@@ -135,7 +135,8 @@ def constant_maturity(
 ) -> pl.DataFrame:
     """Constant-maturity IVs (vol points) at ``tenors`` days, sampled before interpolating:
     the last snapshot of each ``every`` bucket (epoch-aligned, so ``1d`` is the UTC day), or
-    every snapshot with ``every="snapshot"``. Whole-hour intervals read the hourly tier."""
+    every snapshot with ``every="snapshot"``. Whole-hour intervals read ``expiries_hourly``
+    (the stored hourly sample; days not sampled yet, today included, on the fly)."""
     bucket = every_us(every)
     use_hourly = bucket is not None and bucket % MICROS_PER_HOUR == 0
     table = HOURLY_TABLE if use_hourly else "expiries"

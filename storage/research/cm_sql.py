@@ -2,9 +2,9 @@
 # ruff: noqa: S608
 """SQL of the constant-maturity family: the one implementation of these formulas.
 
-Every research series is a SQL template over a relation of ``expiries`` rows (the catalog view,
-the hourly sample, or a day's files), so the catalog views, the materialised tier and the Python
-API all run the same text. Conventions (see /shared/domain.md and docs/data-dictionary.md):
+Every research series is a SQL template over a relation of ``expiries`` rows (the table, the
+hourly sample, or a window of either), so the lake's views and the Python API run the same text.
+Conventions (see /shared/domain.md and docs/data-dictionary.md):
 
 - T is ``years_to_expiry`` (ACT/365 from computed_at to the 08:00 UTC settlement, computed once in
   ``backquant.expiry_calendar``); expiries with T ≤ 0 or no T are left out.
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Final
 
 STANDARD_TENORS: Final[tuple[int, ...]] = (1, 7, 14, 30, 60, 90, 180)
-"""Tenors in days that the catalog views carry (vendors' 1–180d; the 30d point is DVOL's)."""
+"""Tenors in days that the lake views carry (vendors' 1–180d; the 30d point is DVOL's)."""
 
 DAYS_PER_YEAR: Final[float] = 365.0
 IV_COLUMNS: Final[tuple[str, ...]] = ("atm_iv", "put_25d_iv", "call_25d_iv")

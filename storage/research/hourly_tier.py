@@ -4,18 +4,18 @@
 
 Reading a year of 1-minute ``expiries`` for the last snapshot of every hour costs a scan of tens
 of millions of rows; the ``hourly_sample`` lake table keeps just those rows (one snapshot per
-symbol and hour) for whole hours. ``research_daily`` writes it for its days and a rebuild
-rewrites it for the days it replaces, in the same transaction as their rows, so it never
-describes rows that are gone. The ``expiries_hourly`` view adds the hours after the newest
-sampled one, sampled on the fly (storage/research/views.py).
+symbol and hour). ``research_daily`` writes it for its days and a rebuild rewrites it for the
+days it replaces, in the same transaction as their rows, so it never describes rows that are
+gone. Only days that are over are sampled, and a symbol-day is sampled whole or not at all: the
+``expiries_hourly`` view takes every symbol-day the table holds from it and samples every other
+one on the fly (storage/research/views.py), so a day sampled half-way would lose its second half.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from typing import Final
+from datetime import UTC, date, datetime
 
 import duckdb
 
@@ -25,8 +25,6 @@ from storage.research.derived_sql import MICROS_PER_HOUR, sample_sql
 from storage.research.views import HOURLY_SAMPLE_TABLE
 from storage.warehouse import Warehouse
 from storage.writes import transaction
-
-_HOUR: Final = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,24 +40,24 @@ def replace_hourly_sample(
     complete_before: datetime,
 ) -> int:
     """Inside the caller's transaction: replace the day's sample of ``symbols`` with the last
-    snapshot of every hour of ``expiries`` that ended by ``complete_before``. Returns rows."""
+    snapshot of every hour of ``expiries``, or with nothing when the day is not over by
+    ``complete_before`` (its rows are then sampled on the fly). Returns the rows written."""
     start, end = day_bounds(day)
-    through = min(end, complete_before.astimezone(UTC).replace(minute=0, second=0, microsecond=0))
     listed = list(symbols)
     connection.execute(
         f"DELETE FROM {HOURLY_SAMPLE_TABLE} WHERE computed_at >= ? AND computed_at < ? "
         "AND symbol IN (SELECT unnest(?))",
         [start, end, listed],
     )
-    if through <= start:
+    if complete_before < end:
         return 0
     window = (
-        "(SELECT * FROM expiries WHERE computed_at >= $start AND computed_at < $through "
+        "(SELECT * FROM expiries WHERE computed_at >= $start AND computed_at < $end "
         "AND symbol IN (SELECT unnest($symbols)))"
     )
     connection.execute(
         f"INSERT INTO {HOURLY_SAMPLE_TABLE} BY NAME {sample_sql(window, MICROS_PER_HOUR)}",
-        {"start": start, "through": through, "symbols": listed},
+        {"start": start, "end": end, "symbols": listed},
     )
     row = connection.execute(
         f"SELECT count(*) FROM {HOURLY_SAMPLE_TABLE} WHERE computed_at >= ? "
@@ -69,6 +67,35 @@ def replace_hourly_sample(
     return int(row[0]) if row else 0
 
 
+def resample_late_rows(
+    connection: duckdb.DuckDBPyConnection,
+    keys: Iterable[tuple[str, datetime]],
+    now: datetime,
+) -> list[date]:
+    """Inside the caller's transaction, after rows were added at ``keys`` (symbol, computed_at):
+    re-sample every day that is over and already holds a sample of those symbols, so the sample
+    keeps describing the day's rows (an import of captured bodies can land in such a day).
+    Rows of today, a tick's usual case, cost no query. Returns the days re-sampled."""
+    today = now.astimezone(UTC).date()
+    late: dict[date, set[str]] = {}
+    for symbol, computed_at in keys:
+        day = computed_at.astimezone(UTC).date()
+        if day < today:
+            late.setdefault(day, set()).add(symbol)
+    resampled = []
+    for day, symbols in sorted(late.items()):
+        start, end = day_bounds(day)
+        sampled = connection.execute(
+            f"SELECT DISTINCT symbol FROM {HOURLY_SAMPLE_TABLE} WHERE computed_at >= ? "
+            "AND computed_at < ? AND symbol IN (SELECT unnest(?)) ORDER BY symbol",
+            [start, end, sorted(symbols)],
+        ).fetchall()
+        if sampled:
+            replace_hourly_sample(connection, day, [row[0] for row in sampled], now)
+            resampled.append(day)
+    return resampled
+
+
 def materialise_days(
     warehouse: Warehouse,
     days: Sequence[date],
@@ -76,8 +103,8 @@ def materialise_days(
     *,
     now: datetime | None = None,
 ) -> list[DaySampled]:
-    """Write the hourly sample of each day (whole hours only), one transaction per day.
-    Safe to repeat."""
+    """Write the hourly sample of each day that is over by ``now``, one transaction per day
+    (a day not over yet gets no sample). Safe to repeat."""
     complete_before = now or datetime.now(UTC)
     sampled = []
     with warehouse.writer() as connection:

@@ -26,8 +26,8 @@ PIXELS: Final[tuple[int, int]] = (int(FIGSIZE[0] * DPI), int(FIGSIZE[1] * DPI))
 
 @functools.cache
 def _pyplot() -> ModuleType:
-    """matplotlib.pyplot on the Agg backend, imported on first use: the import takes ~1.5 s,
-    which every ``termstore`` command (all import this package) would pay otherwise."""
+    """matplotlib.pyplot on the Agg backend, imported on first use: the import is slow, and
+    every ``termstore`` command (all import this package) would pay for it otherwise."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
+import polars as pl
 
 from backquant.client import FetchOutcome, FetchResult
 from backquant.headers import ResponseHeaders
 from backquant.symbols import SUPPORTED_SYMBOLS
 from backquant.validation import parse_expiry_summary
-from storage import Warehouse
+from storage import LakeConfig, Warehouse
+from storage.bulk import FetchedBody
+from storage.ingest import fetch_meta
 from tests.support.bodies import summary_document
 
 BASE_TIME = datetime(2026, 3, 2, 12, 0, 30, tzinfo=UTC)
@@ -22,6 +26,20 @@ KEY_COLUMNS = {
     "venue_oi": ("symbol", "computed_at", "expiry", "venue"),
     "ingest_log": ("symbol", "started_at"),
 }
+SUMMARY_TABLES = ("snapshots", "expiries", "venue_oi")
+ORDER = {
+    **KEY_COLUMNS,
+    "responses": ("symbol", "computed_at"),
+    "quarantine": ("quarantine_id",),
+    "hourly_sample": ("symbol", "computed_at", "expiry"),
+}
+"""How ``table`` orders each table, so two lakes' tables compare row for row."""
+
+
+def open_local(home: Path, **env: str) -> Warehouse:
+    """A lake with its catalog file and data directory under ``home``, whatever the process
+    environment says; ``env`` adds settings (e.g. TERMSTORE_SNAPSHOT_RETENTION_DAYS)."""
+    return Warehouse.open(config=LakeConfig.from_env(home, env=env))
 
 
 def body(symbol: str, computed_at: datetime, **changes: Any) -> bytes:
@@ -61,22 +79,38 @@ def tick(
     return {symbol: outcome(symbol, computed_at, started_at=started_at) for symbol in symbols}
 
 
+def fetched(symbol: str, computed_at: datetime, raw: bytes | None = None) -> FetchedBody:
+    """The body and fetch metadata a live tick of ``outcome(symbol, computed_at)`` archives."""
+    result = outcome(symbol, computed_at, raw).result
+    assert result is not None
+    return FetchedBody(fetch_meta(symbol, result), result.raw)
+
+
 def duplicate_keys(warehouse: Warehouse) -> dict[str, int]:
     """Number of keys seen more than once, per table (all zero when exactly-once holds)."""
     found = {}
-    for table, keys in KEY_COLUMNS.items():
+    for table_name, keys in KEY_COLUMNS.items():
         columns = ", ".join(keys)
         frame = warehouse.sql(
-            f"SELECT count(*) AS n FROM (SELECT {columns} FROM {table} "
+            f"SELECT count(*) AS n FROM (SELECT {columns} FROM {table_name} "
             f"GROUP BY {columns} HAVING count(*) > 1)"
         )
-        found[table] = int(frame.item())
+        found[table_name] = int(frame.item())
     return found
 
 
-def table(warehouse: Warehouse, name: str) -> Any:
-    keys = ", ".join(KEY_COLUMNS[name])
+def table(warehouse: Warehouse, name: str) -> pl.DataFrame:
+    keys = ", ".join(ORDER[name])
     return warehouse.sql(f"SELECT * FROM {name} ORDER BY {keys}")
+
+
+def tables(warehouse: Warehouse, names: tuple[str, ...] = tuple(ORDER)) -> dict[str, pl.DataFrame]:
+    return {name: table(warehouse, name) for name in names}
+
+
+def count(warehouse: Warehouse, query: str) -> int:
+    """The single integer a ``SELECT count(*) …`` returns."""
+    return int(warehouse.sql(query).item())
 
 
 def partial_snapshots(warehouse: Warehouse) -> list[dict[str, object]]:

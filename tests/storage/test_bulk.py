@@ -1,41 +1,38 @@
-"""Bulk ingest: quarantine, duplicates, merging into a day, idempotence, equality with the live
-path, routing of misleading bodies, resuming an interrupted import, worker processes."""
+"""Bulk ingest: quarantine, duplicates (in the input and in the archive), merging with live
+ticks, idempotent re-import, equality with the live path, one transaction per day, and an
+interrupted import finished by running it again."""
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
 
+import duckdb
 import orjson
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
-from storage.schemas import FetchMeta, RejectedValueError
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage import Warehouse, ingest_outcomes, rebuild_day
-from storage.archive import ArchiveCorruptError
 from storage.bulk import FetchedBody, bulk_ingest
-from storage.bulk_day import BulkDayBuild, BulkJob, hinted_day, import_symbol_day
-from storage.catalog import cold_file
-from storage.rebuild import DayBuild, DayJob, rebuild_symbol_day
-from tests.storage.helpers import BASE_TIME, KEY_COLUMNS, body, duplicate_keys, outcome, table
+from storage.records import FetchMeta, RejectedValueError
+from storage.writes import insert
+from tests.storage.helpers import (
+    BASE_TIME,
+    KEY_COLUMNS,
+    ORDER,
+    body,
+    count,
+    duplicate_keys,
+    fetched,
+    open_local,
+    outcome,
+    tables,
+)
 
 DAY = BASE_TIME.date()
-
-
-def fetched(symbol: str, computed_at: datetime, raw: bytes | None = None) -> FetchedBody:
-    """The body and fetch metadata the live path would have for this fetch."""
-    result = outcome(symbol, computed_at, raw).result
-    assert result is not None
-    fetch = FetchMeta(
-        symbol, result.status, result.started_at, result.finished_at, 1, result.headers
-    )
-    return FetchedBody(fetch, result.raw)
 
 
 def minutes(
@@ -46,10 +43,6 @@ def minutes(
         for minute in range(start, stop)
         for symbol in symbols
     ]
-
-
-def tables(warehouse: Warehouse) -> dict[str, pl.DataFrame]:
-    return {name: table(warehouse, name) for name in KEY_COLUMNS}
 
 
 def refetched(item: FetchedBody, minutes: int, raw: bytes | None = None) -> FetchedBody:
@@ -66,6 +59,11 @@ def refetched(item: FetchedBody, minutes: int, raw: bytes | None = None) -> Fetc
 def bad(symbol: str, minute: int, raw: bytes) -> FetchedBody:
     """A refused body fetched at a time no good body uses."""
     return refetched(fetched(symbol, BASE_TIME), minute + 30, raw)
+
+
+def lake_snapshots(warehouse: Warehouse) -> int:
+    """Commits the lake has seen (each transaction is one snapshot)."""
+    return count(warehouse, "SELECT count(*) FROM ducklake_snapshots('lake')")
 
 
 def test_refused_bodies_are_quarantined_with_their_reason_and_the_rest_land(
@@ -85,13 +83,16 @@ def test_refused_bodies_are_quarantined_with_their_reason_and_the_rest_land(
     assert kinds == ["not_json", "schema_violation", "rejected_value", "rejected_value"]
     assert report.outcomes[1].field_path == "data.expiries[0].atm_iv"
     assert "meta.symbol" in (report.outcomes[3].reason or "")
+    kept = {
+        row["quarantine_id"]: row for row in warehouse.sql("SELECT * FROM quarantine").to_dicts()
+    }
+    assert len(kept) == 4
     for refusal, item in zip(report.outcomes[:4], refused, strict=True):
-        assert refusal.quarantine_file is not None
-        kept = Path(refusal.quarantine_file)
-        assert kept.read_bytes() == item.raw
-        reason = orjson.loads(kept.with_suffix(".json").read_bytes())
-        assert reason["kind"] == refusal.logged_as and reason["reason"] == refusal.reason
-    assert warehouse.sql("SELECT count(*) FROM snapshots").item() == 12
+        assert refusal.quarantine_id is not None
+        row = kept[refusal.quarantine_id]
+        assert row["body"] == item.raw and row["symbol"] == item.fetch.symbol
+        assert (row["kind"], row["reason"]) == (refusal.logged_as, refusal.reason)
+    assert count(warehouse, "SELECT count(*) FROM snapshots") == 12
     log = warehouse.sql("SELECT outcome, count(*) AS n FROM ingest_log GROUP BY 1 ORDER BY 1")
     assert dict(log.iter_rows()) == {
         "not_json": 1,
@@ -99,6 +100,10 @@ def test_refused_bodies_are_quarantined_with_their_reason_and_the_rest_land(
         "schema_violation": 1,
         "stored": 12,
     }
+    logged_ids = warehouse.sql(
+        "SELECT quarantine_id FROM ingest_log WHERE quarantine_id IS NOT NULL"
+    )
+    assert set(logged_ids["quarantine_id"]) == set(kept)
     assert [(day.symbol, day.quarantined) for day in report.days] == [
         ("BTCUSDT", 2),
         ("ETHUSDT", 1),
@@ -106,7 +111,19 @@ def test_refused_bodies_are_quarantined_with_their_reason_and_the_rest_land(
         ("SOLUSDT", 1),
     ]
     # Refused bodies are never archived.
-    assert sum(len(warehouse.archive.read_day(s, DAY)) for s in SUPPORTED_SYMBOLS) == 12
+    assert count(warehouse, "SELECT count(*) FROM responses") == 12
+
+
+def test_refusals_of_one_attempt_keep_distinct_quarantine_ids(warehouse: Warehouse) -> None:
+    first = bad("HYPEUSDT", 0, b"<html>one</html>")
+    second = FetchedBody(first.fetch, b"<html>two</html>")
+    report = bulk_ingest(warehouse, [first, second])
+    ids = [o.quarantine_id for o in report.outcomes]
+    assert ids[0] is not None and ids[1] == f"{ids[0]}-2"
+    kept = warehouse.sql("SELECT quarantine_id, body FROM quarantine ORDER BY quarantine_id")
+    assert kept.rows() == [(ids[0], first.raw), (ids[1], second.raw)]
+    # One fetch attempt, one ingest-log row.
+    assert count(warehouse, "SELECT count(*) FROM ingest_log") == 1
 
 
 def test_a_body_for_an_unsupported_symbol_stops_the_import_before_anything_is_written(
@@ -118,7 +135,8 @@ def test_a_body_for_an_unsupported_symbol_stops_the_import_before_anything_is_wr
     )
     with pytest.raises(RejectedValueError, match="DOGEUSDT"):
         bulk_ingest(warehouse, [stray, foreign])
-    assert warehouse.archive.days("BTCUSDT") == []
+    for name in ORDER:
+        assert count(warehouse, f"SELECT count(*) FROM {name}") == 0, name
 
 
 def test_duplicates_in_the_input_and_in_the_archive_are_counted_and_logged(
@@ -132,186 +150,127 @@ def test_duplicates_in_the_input_and_in_the_archive_are_counted_and_logged(
     assert [o.status for o in report.outcomes] == ["duplicate", "stored", "duplicate"]
     assert (report.days[0].stored, report.days[0].duplicates) == (1, 2)
     assert duplicate_keys(warehouse) == dict.fromkeys(KEY_COLUMNS, 0)
+    assert count(warehouse, "SELECT count(*) FROM responses") == 2
     log = warehouse.sql("SELECT outcome, reason FROM ingest_log ORDER BY started_at")
     assert log.get_column("outcome").to_list() == ["stored", "stored", "duplicate", "duplicate"]
     assert "already archived" in log.item(2, "reason")
 
 
-def test_an_import_merges_with_the_days_pack_and_with_loose_records_of_live_ticks(
+def test_an_import_merges_with_the_archive_of_live_ticks_and_a_rebuilt_day(
     warehouse: Warehouse,
 ) -> None:
     for minute in range(3):
         ingest_outcomes(
             warehouse, {"BTCUSDT": outcome("BTCUSDT", BASE_TIME + timedelta(minutes=minute))}
         )
-    rebuild_day(warehouse, DAY, ["BTCUSDT"])  # minutes 0-2 packed
+    rebuild_day(warehouse, DAY, ["BTCUSDT"])
     for minute in range(3, 5):
         ingest_outcomes(
             warehouse, {"BTCUSDT": outcome("BTCUSDT", BASE_TIME + timedelta(minutes=minute))}
         )
-    archive = warehouse.home / "archive" / "BTCUSDT"
-    assert len(list(archive.rglob("*.rec.gz"))) == 2  # minutes 3-4 loose
 
     report = bulk_ingest(warehouse, minutes(0, 8, ("BTCUSDT",)))
 
+    # Minutes 0-4 are archived with this very fetch: duplicates, logged as the stored attempt.
     assert [o.status for o in report.outcomes] == ["duplicate"] * 5 + ["stored"] * 3
-    assert not list(archive.rglob("*.rec.gz"))
-    assert len(warehouse.archive.read_day("BTCUSDT", DAY)) == 8
-    snapshots = warehouse.sql("SELECT computed_at FROM snapshots ORDER BY 1")
-    assert snapshots.get_column("computed_at").to_list() == [
-        BASE_TIME + timedelta(minutes=minute) for minute in range(8)
-    ]
+    assert [o.logged_as for o in report.outcomes] == ["stored"] * 8
+    assert all(o.reason is None for o in report.outcomes)
+    expected = [BASE_TIME + timedelta(minutes=minute) for minute in range(8)]
+    for name in ("snapshots", "responses"):
+        stored = warehouse.sql(f"SELECT computed_at FROM {name} ORDER BY 1")
+        assert stored.get_column("computed_at").to_list() == expected, name
     assert duplicate_keys(warehouse) == dict.fromkeys(KEY_COLUMNS, 0)
     # Live attempts keep their rows; the imported copies of minutes 0-4 are the same attempts.
-    assert warehouse.sql("SELECT count(*) FROM ingest_log").item() == 8
-    assert warehouse.state().is_cold("BTCUSDT", DAY)
+    log = warehouse.sql("SELECT outcome, count(*) AS n FROM ingest_log GROUP BY 1")
+    assert log.rows() == [("stored", 8)]
 
 
-def test_the_same_import_twice_changes_no_table_and_is_all_duplicates(
-    warehouse: Warehouse,
-) -> None:
-    bodies = minutes(0, 4)
+def test_the_same_import_twice_changes_no_table(warehouse: Warehouse) -> None:
+    bodies = [*minutes(0, 4), bad("ETHUSDT", 0, b"{truncated"), bad("SOLUSDT", 1, b"[]")]
     bulk_ingest(warehouse, bodies)
     first = tables(warehouse)
-    files = {
-        table_name: cold_file(
-            warehouse.layout, warehouse.state(), table_name, "BTCUSDT", DAY
-        ).read_bytes()
-        for table_name in KEY_COLUMNS
-    }
+    commits = lake_snapshots(warehouse)
     report = bulk_ingest(warehouse, bodies)
-    assert report.count("duplicate") == len(bodies) and report.count("stored") == 0
-    again = tables(warehouse)
-    for name in KEY_COLUMNS:
-        assert again[name].equals(first[name]), name
-    state = warehouse.state()
-    for table_name, data in files.items():
-        assert cold_file(warehouse.layout, state, table_name, "BTCUSDT", DAY).read_bytes() == data
+    assert report.count("duplicate") == 16 and report.count("stored") == 0
+    assert report.count("quarantined") == 2  # refused again, but kept once
+    for name, frame in tables(warehouse).items():
+        assert_frame_equal(frame, first[name], check_exact=True)
+    assert first["quarantine"].height == 2 and first["ingest_log"].height == 18
+    assert lake_snapshots(warehouse) == commits  # nothing to commit, no snapshot
 
 
 def test_bulk_gives_the_tables_of_the_live_path_then_a_rebuild(tmp_path: Path) -> None:
-    live = Warehouse.open(tmp_path / "live")
-    bulk = Warehouse.open(tmp_path / "bulk")
-    bodies = minutes(0, 6)
+    live = open_local(tmp_path / "live")
+    bulk = open_local(tmp_path / "bulk")
     for minute in range(6):
         at = BASE_TIME + timedelta(minutes=minute)
         ingest_outcomes(live, {symbol: outcome(symbol, at) for symbol in SUPPORTED_SYMBOLS})
     rebuild_day(live, DAY)
-    bulk_ingest(bulk, bodies)
-    expected, got = tables(live), tables(bulk)
-    for name in KEY_COLUMNS:
-        assert got[name].equals(expected[name]), name
-    latest = "SELECT * FROM latest_term_structure"
-    assert bulk.sql(latest).equals(live.sql(latest))
+    bulk_ingest(bulk, minutes(0, 6))
+    # The live lake's day was rebuilt, so it also holds an hourly sample: compare the view.
+    compared = tuple(name for name in ORDER if name != "hourly_sample")
+    expected, got = tables(live, compared), tables(bulk, compared)
+    for name in compared:
+        assert_frame_equal(got[name], expected[name], check_exact=True)
+    for view in ("latest_term_structure", "expiries_hourly"):
+        query = f"SELECT * FROM {view} ORDER BY ALL"
+        assert_frame_equal(bulk.sql(query), live.sql(query), check_exact=True)
     live.close()
     bulk.close()
 
 
-def test_a_misleading_computed_at_costs_a_second_round_not_a_wrong_day(
-    warehouse: Warehouse,
-) -> None:
+def test_a_body_is_filed_under_the_day_of_its_own_computed_at(warehouse: Warehouse) -> None:
     document = orjson.loads(body("BTCUSDT", BASE_TIME))
     document["meta"]["extra"] = {"computed_at": "2026-01-01T00:00:00Z"}
     raw = orjson.dumps(document)
-    assert hinted_day(raw) == datetime(2026, 1, 1, tzinfo=UTC).date()
     report = bulk_ingest(warehouse, [fetched("BTCUSDT", BASE_TIME, raw)])
     assert [o.status for o in report.outcomes] == ["stored"]
     assert [(day.symbol, day.day, day.stored) for day in report.days] == [("BTCUSDT", DAY, 1)]
-    assert warehouse.archive.days("BTCUSDT") == [DAY]
-    assert warehouse.sql("SELECT count(*) FROM ingest_log").item() == 1
+    stored = warehouse.sql("SELECT computed_at FROM responses")
+    assert stored["computed_at"].to_list() == [BASE_TIME]
+    assert count(warehouse, "SELECT count(*) FROM ingest_log") == 1
 
 
-def test_an_import_stopped_before_its_commit_is_finished_by_running_it_again(
+def _two_days() -> list[FetchedBody]:
+    next_day = BASE_TIME + timedelta(days=1)
+    return [
+        *minutes(0, 2, ("ETHUSDT",)),
+        *[fetched("ETHUSDT", next_day + timedelta(minutes=m)) for m in range(2)],
+    ]
+
+
+def test_each_day_is_one_transaction(warehouse: Warehouse) -> None:
+    warehouse.initialise()
+    commits = lake_snapshots(warehouse)
+    bulk_ingest(warehouse, _two_days())
+    assert lake_snapshots(warehouse) == commits + 2
+
+
+def test_an_import_stopped_part_way_keeps_its_committed_days_and_is_finished_by_running_it_again(
     warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bodies = minutes(0, 3, ("ETHUSDT",))
+    bodies = _two_days()
+    second_day = (BASE_TIME + timedelta(days=1)).date()
 
-    def crash(*args: object, **kwargs: object) -> None:
-        raise OSError("simulated crash before the state commit")
+    def failing_in_the_second_day(
+        connection: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame
+    ) -> int:
+        rows = insert(connection, name, frame)
+        if name == "ingest_log" and frame.item(0, "started_at").date() == second_day:
+            raise OSError("simulated crash before the commit")
+        return rows
 
     with monkeypatch.context() as patch:
-        patch.setattr("storage.bulk.commit_days", crash)
+        patch.setattr("storage.bulk.insert", failing_in_the_second_day)
         with pytest.raises(OSError, match="simulated"):
             bulk_ingest(warehouse, bodies)
-    # The packs were written (archive first), nothing is visible yet.
-    assert len(warehouse.archive.read_day("ETHUSDT", DAY)) == 3
-    assert warehouse.sql("SELECT count(*) FROM snapshots").item() == 0
+    stored = warehouse.sql("SELECT computed_at FROM snapshots ORDER BY 1")["computed_at"]
+    assert [at.date() for at in stored] == [DAY, DAY]
+    assert count(warehouse, "SELECT count(*) FROM ingest_log") == 2
 
     report = bulk_ingest(warehouse, bodies)
-    assert report.count("duplicate") == 3
-    assert warehouse.sql("SELECT count(*) FROM snapshots").item() == 3
-    outcomes = warehouse.sql("SELECT DISTINCT outcome FROM ingest_log").get_column("outcome")
-    assert outcomes.to_list() == ["stored"]
-
-
-J = TypeVar("J")
-R = TypeVar("R")
-PARENT_ENV = "TERMSTORE_TEST_PARENT_PID"
-MARKS_ENV = "TERMSTORE_TEST_WORKER_MARKS"
-
-
-def _slow_in_parent(job: J, function: Callable[[J], R]) -> R:
-    """A job run in the test process first waits until a worker process has taken a job (each
-    leaves a mark file), so the worker surely writes some days."""
-    marks = Path(os.environ[MARKS_ENV])
-    if os.getpid() == int(os.environ[PARENT_ENV]):
-        deadline = time.monotonic() + 60
-        while not any(marks.iterdir()) and time.monotonic() < deadline:
-            time.sleep(0.02)
-    else:
-        (marks / f"{os.getpid()}-{time.monotonic_ns()}").touch()
-    return function(job)
-
-
-def slow_import(job: BulkJob) -> BulkDayBuild:
-    return _slow_in_parent(job, import_symbol_day)
-
-
-def slow_rebuild(job: DayJob) -> DayBuild:
-    return _slow_in_parent(job, rebuild_symbol_day)
-
-
-def test_days_written_by_a_worker_process_equal_days_written_in_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    bodies = [*minutes(0, 3), bad("HYPEUSDT", 0, b"[]")]
-    alone = Warehouse.open(tmp_path / "alone")
-    bulk_ingest(alone, bodies, workers=1)
-    worker_marks = tmp_path / "marks"
-    worker_marks.mkdir()
-    monkeypatch.setenv(PARENT_ENV, str(os.getpid()))
-    monkeypatch.setenv(MARKS_ENV, str(worker_marks))
-    monkeypatch.setattr("storage.bulk.import_symbol_day", slow_import)
-    monkeypatch.setattr("storage.rebuild.rebuild_symbol_day", slow_rebuild)
-    helped = Warehouse.open(tmp_path / "helped")
-    report = bulk_ingest(helped, bodies, workers=2)
-    assert list(worker_marks.iterdir()), "no job ran in a worker process"
-    assert (report.count("stored"), report.count("quarantined")) == (12, 1)
-    expected, got = tables(alone), tables(helped)
-    for name in KEY_COLUMNS:
-        # Quarantine paths name each warehouse's home.
-        paths = pl.col("^quarantine_file$").str.replace(r".*/quarantine/", "")
-        assert got[name].with_columns(paths).equals(expected[name].with_columns(paths)), name
-
-    for mark in worker_marks.iterdir():
-        mark.unlink()
-    before = got
-    rebuild_day(helped, DAY, workers=2)
-    assert list(worker_marks.iterdir()), "no rebuild job ran in a worker process"
-    for name, frame in tables(helped).items():
-        assert frame.equals(before[name]), name
-    alone.close()
-    helped.close()
-
-
-def test_an_unreadable_pack_stops_the_import_with_its_name_and_commits_nothing(
-    warehouse: Warehouse,
-) -> None:
-    pack = warehouse.layout.archive_pack("BTCUSDT", DAY)
-    pack.parent.mkdir(parents=True)
-    pack.write_bytes(b"not parquet")
-    with pytest.raises(ArchiveCorruptError, match=str(pack)):
-        bulk_ingest(warehouse, minutes(0, 2))
-    state = warehouse.state()
-    assert not any(state.is_cold(symbol, DAY) for symbol in SUPPORTED_SYMBOLS)
-    assert pack.read_bytes() == b"not parquet"
+    assert [o.status for o in report.outcomes] == ["duplicate"] * 2 + ["stored"] * 2
+    assert count(warehouse, "SELECT count(*) FROM snapshots") == 4
+    log = warehouse.sql("SELECT outcome, count(*) AS n FROM ingest_log GROUP BY 1")
+    assert log.rows() == [("stored", 4)]
+    assert duplicate_keys(warehouse) == dict.fromkeys(KEY_COLUMNS, 0)

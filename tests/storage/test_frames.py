@@ -14,25 +14,28 @@ from backquant.expiry_calendar import (
     settlement_instant,
     years_to_expiry,
 )
-from storage.schemas import (
-    EXPIRIES_SCHEMA,
-    INGEST_LOG_SCHEMA,
-    SNAPSHOTS_SCHEMA,
-    UTC_US,
-    VENUE_OI_SCHEMA,
+from backquant.headers import ResponseHeaders
+from backquant.simulator.market import Market
+from backquant.symbols import SUPPORTED_SYMBOLS
+from backquant.validation import ParsedSummary, parse_expiry_summary
+from storage.normalise import normalise, normalise_each, normalise_many
+from storage.records import (
     FetchMeta,
     IngestLogEntry,
     RejectedValueError,
     SummaryFrames,
     ingest_log_frame,
     parse_instant,
+)
+from storage.schemas import (
+    EXPIRIES_SCHEMA,
+    INGEST_LOG_SCHEMA,
+    SNAPSHOTS_SCHEMA,
+    UTC_US,
+    VENUE_OI_SCHEMA,
+    create_table_sql,
     utc_series,
 )
-from backquant.headers import ResponseHeaders
-from backquant.simulator.market import Market
-from backquant.symbols import SUPPORTED_SYMBOLS
-from backquant.validation import ParsedSummary, parse_expiry_summary
-from storage.normalise import normalise, normalise_each, normalise_many
 from tests.storage.helpers import BASE_TIME, body
 from tests.support.bodies import summary_document
 
@@ -115,7 +118,7 @@ def test_absurd_or_unsafe_values_are_rejected_with_their_field(
     assert field.split("[")[0] in str(caught.value)
 
 
-def test_a_symbol_outside_the_four_never_reaches_a_path() -> None:
+def test_a_symbol_outside_the_four_is_refused() -> None:
     raw = body("BTCUSDT", BASE_TIME, **{"meta.symbol": None})
     with pytest.raises(RejectedValueError, match="not one of"):
         normalise(parse_expiry_summary(raw), _fetch("../BTCUSDT"))
@@ -130,14 +133,11 @@ def test_naive_and_offset_times_are_read_as_utc() -> None:
 def test_instants_keep_every_microsecond_in_frames() -> None:
     # Instants enter polars as epoch microseconds (utc_micros): the stored values must be the
     # very instants, before 1970 and with a sub-millisecond part too.
-    instants = [
-        datetime(2026, 3, 2, 23, 59, 59, 999_999, tzinfo=UTC),
-        datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
-        None,
-    ]
+    finished = datetime(2026, 3, 2, 23, 59, 59, 999_999, tzinfo=UTC)
+    instants = [finished, datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC), None]
     series = utc_series("at", instants)
     assert series.dtype == UTC_US and series.to_list() == instants
-    started, finished = instants[0] - timedelta(microseconds=180_001), instants[0]
+    started = finished - timedelta(microseconds=180_001)
     entry = IngestLogEntry(
         symbol="BTCUSDT",
         started_at=started,
@@ -148,12 +148,35 @@ def test_instants_keep_every_microsecond_in_frames() -> None:
         request_id=None,
         attempts=2,
         computed_at=None,
+        quarantine_id="BTCUSDT/20260302T235959.999999Z-not_json",
     )
     frame = ingest_log_frame([entry])
     assert frame.schema == INGEST_LOG_SCHEMA
     row = frame.row(0, named=True)
     assert (row["started_at"], row["finished_at"], row["computed_at"]) == (started, finished, None)
     assert row["latency_s"] == 0.180001 and row["retries"] == 1
+    assert row["quarantine_id"] == entry.quarantine_id
+
+
+def test_fetch_metadata_survives_its_json_form() -> None:
+    fetch = _fetch("HYPEUSDT")
+    assert FetchMeta.from_json_dict(orjson.loads(orjson.dumps(fetch.to_json_dict()))) == fetch
+    naive = {**fetch.to_json_dict(), "started_at": "2026-03-02T12:00:33"}
+    assert FetchMeta.from_json_dict(naive).started_at == datetime(2026, 3, 2, 12, 0, 33, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ("snapshots", "source VARCHAR[]"),
+        ("expiries", "expiry_at TIMESTAMPTZ"),
+        ("responses", "body BLOB"),
+        ("quarantine", "http_status INTEGER"),
+        ("ingest_log", "quarantine_id VARCHAR"),
+    ],
+)
+def test_lake_tables_are_created_with_the_frames_column_types(table: str, expected: str) -> None:
+    assert expected in create_table_sql(table)
 
 
 def _simulated(count: int) -> list[tuple[ParsedSummary, FetchMeta]]:
@@ -201,8 +224,8 @@ def test_columns_match_the_body_and_the_calendar_functions_exactly() -> None:
             # Bit-identical, not approximately equal: rebuilds must reproduce ingest's rows.
             assert row["years_to_expiry"] == years_to_expiry(row["expiry_at"], computed_at)
             assert row["calendar_type"] == classify(source["expiry"]).type
-            pain = source.get("max_pain") or {}
-            assert row["max_pain_strike"] == pain.get("strike")
+            pain = source.get("max_pain")
+            assert row["max_pain_strike"] == (pain["strike"] if pain else None)
 
 
 def test_time_to_expiry_is_bit_identical_for_any_microsecond_of_computed_at() -> None:

@@ -1,75 +1,111 @@
-"""Readers never block the writer: a reader process queries while ticks and a rebuild run."""
+"""Readers: a reader attached before ticks, rebuilds and maintenance keeps seeing every commit
+without reopening; the lake is read-only to them; a refused query says why, lists what exists,
+holds no secret and leaves the reader working."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-import orjson
 import pytest
 
-from storage import Warehouse, dirty_days, ingest_outcomes, rebuild_day, rebuild_dirty
-from tests.storage.helpers import BASE_TIME, tick
-from tests.support.child_process import start_ready_child
+from storage import LakeConfig, QueryError, Warehouse, ingest_outcomes, rebuild_day
+from storage.lake import new_connection
+from storage.lake_schema import VIEW_NAMES
+from storage.maintenance import maintain
+from storage.schemas import TABLE_SCHEMAS
+from tests.storage.helpers import BASE_TIME, count, open_local, tick
 
-ROOT = Path(__file__).resolve().parents[2]
+SECRET = "pg-Secret-0451"
 
 
-@pytest.mark.slow
-def test_a_reader_process_never_blocks_ticks_or_a_rebuild(warehouse: Warehouse) -> None:
+def test_a_reader_opened_before_the_ticks_sees_every_commit(tmp_path: Path) -> None:
+    writer = open_local(tmp_path / "home")
+    reader = open_local(tmp_path / "home")
+    assert count(reader, "SELECT count(*) FROM snapshots") == 0  # creates the lake
+    held = reader.connect()
+    for minute in range(3):
+        ingest_outcomes(writer, tick(BASE_TIME + timedelta(minutes=minute)))
+        assert count(reader, "SELECT count(*) FROM snapshots") == 4 * (minute + 1)
+        assert held.execute("SELECT count(*) FROM expiries").fetchone() == (16 * (minute + 1),)
+    rebuild_day(writer, BASE_TIME.date())
+    maintain(writer, now=datetime.now(UTC) + timedelta(days=2))  # merges and deletes files
+    ingest_outcomes(writer, tick(BASE_TIME + timedelta(minutes=3)))
+    assert count(reader, "SELECT count(*) FROM snapshots") == 16
+    assert held.execute("SELECT count(*) FROM venue_oi").fetchone() == (4 * 128,)
+    latest = reader.sql("SELECT DISTINCT computed_at FROM latest_term_structure")
+    assert latest["computed_at"].to_list() == [BASE_TIME + timedelta(minutes=3)]
+    held.close()
+    reader.close()
+    writer.close()
+
+
+NOT_QUERIES = (
+    "CREATE TABLE x AS SELECT 1",
+    "INSERT INTO snapshots (symbol) VALUES ('BTCUSDT')",
+    "DELETE FROM expiries",
+    "DROP VIEW latest_term_structure",
+    "SET threads = 1",
+    "BEGIN",
+    "BEGIN; SELECT count(*) FROM snapshots",
+)
+
+
+def test_a_statement_that_is_no_query_is_refused_and_the_reader_goes_on(
+    warehouse: Warehouse,
+) -> None:
+    for minute, statement in enumerate(NOT_QUERIES):
+        ingest_outcomes(warehouse, tick(BASE_TIME + timedelta(minutes=minute)))
+        ticks = 2 * minute + 1
+        assert count(warehouse, "SELECT count(*) FROM snapshots") == 4 * ticks
+        with pytest.raises(QueryError) as caught:
+            warehouse.sql(statement)
+        assert caught.value.advice, statement
+        # Nothing changed, and the reader still sees new commits.
+        ingest_outcomes(warehouse, tick(BASE_TIME + timedelta(hours=1, minutes=minute)))
+        assert count(warehouse, "SELECT count(*) FROM snapshots") == 4 * (ticks + 1), statement
+        assert count(warehouse, "SELECT count(*) FROM expiries") == 16 * (ticks + 1), statement
+        latest = warehouse.sql("SELECT DISTINCT computed_at FROM latest_term_structure")
+        assert latest.item() == BASE_TIME + timedelta(hours=1, minutes=minute), statement
+
+
+def test_a_read_only_connection_refuses_writes(warehouse: Warehouse) -> None:
     ingest_outcomes(warehouse, tick(BASE_TIME))
-    reader = start_ready_child("tests.storage.reader_child", str(warehouse.home), "4")
-    reports = []
-    for minute in range(1, 16):
-        reports.append(ingest_outcomes(warehouse, tick(BASE_TIME + timedelta(minutes=minute))))
-        if minute == 8:
-            rebuild_day(warehouse, BASE_TIME.date())
-    out, err = reader.communicate(timeout=60)
-    assert reader.returncode == 0, err
-    summary = orjson.loads(out.strip().splitlines()[-1])
-    assert all(len(report.stored) == 4 for report in reports)
-    assert summary["errors"] == [] and summary["queries"] > 10
-    assert summary["max_seen"] > 4  # the reader saw ticks committed while it ran
-    # Ticks after the rebuild landed in a cold day: dirty, shown once the day is rebuilt.
-    assert warehouse.sql("SELECT count(*) FROM snapshots").item() == 9 * 4
-    assert len(dirty_days(warehouse)) == 4
-    rebuild_dirty(warehouse)
-    assert warehouse.sql("SELECT count(*) FROM snapshots").item() == 16 * 4
+    connection = warehouse.connect()
+    with pytest.raises(duckdb.Error, match="read-only"):
+        connection.execute("CREATE TABLE x AS SELECT 1")
+    connection.close()
 
 
-def test_views_work_from_any_directory_and_the_catalog_is_read_only(
-    warehouse: Warehouse, tmp_path: Path
+def test_a_query_error_lists_what_exists_and_holds_no_secret(tmp_path: Path) -> None:
+    config = LakeConfig.from_env(tmp_path / "home", env={"PGPASSWORD": SECRET})
+    with Warehouse.open(config=config) as warehouse:
+        warehouse.initialise()
+        with pytest.raises(QueryError) as caught:
+            warehouse.sql(f'SELECT * FROM "{SECRET}"')
+        message = str(caught.value)
+        assert message.startswith("query failed: ") and SECRET not in message
+        for name in (*TABLE_SCHEMAS, *VIEW_NAMES):
+            assert name in caught.value.advice, name
+        assert count(warehouse, "SELECT count(*) FROM snapshots") == 0
+
+
+def test_tables_and_views_are_in_the_catalog_for_any_duckdb_from_any_directory(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ingest_outcomes(warehouse, tick(BASE_TIME))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    script = (
-        "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
-        "print(c.execute('SELECT count(*) FROM expiries').fetchone()[0])"
+    monkeypatch.chdir(elsewhere)
+    # A plain DuckDB with the extensions, told only where the catalog is: the data path and
+    # the views come from the catalog.
+    connection = new_connection(warehouse.config)
+    connection.execute(
+        f"ATTACH 'ducklake:sqlite:{warehouse.config.catalog_file}' AS other (READ_ONLY)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(warehouse.layout.catalog)],
-        cwd=elsewhere,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert int(result.stdout) == 16
-    with pytest.raises(duckdb.Error):
-        warehouse.connect().execute("CREATE TABLE x AS SELECT 1")
-
-
-def test_an_open_reader_keeps_its_catalog_while_a_new_one_replaces_it(warehouse: Warehouse) -> None:
-    ingest_outcomes(warehouse, tick(BASE_TIME))
-    held = warehouse.connect()
-    inode = warehouse.layout.catalog.stat().st_ino
-    ingest_outcomes(warehouse, tick(BASE_TIME + timedelta(minutes=1)))
-    assert warehouse.layout.catalog.stat().st_ino != inode
-    assert held.execute("SELECT count(*) FROM snapshots").fetchone() == (4,)
-    assert warehouse.sql("SELECT count(*) FROM snapshots").item() == 8
-    held.close()
+    connection.execute("USE other")
+    assert connection.execute("SELECT count(*) FROM expiries").fetchone() == (16,)
+    latest = connection.execute("SELECT count(DISTINCT symbol) FROM latest_term_structure")
+    assert latest.fetchone() == (4,)
+    connection.close()

@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 
 from backquant.symbols import SUPPORTED_SYMBOLS
-from storage import Warehouse, ingest_once, rebuild_day
-from tests.storage.helpers import duplicate_keys, table
+from storage import ingest_once, rebuild_day
+from tests.storage.helpers import duplicate_keys, open_local, table
 from tests.support.simulator import SIM_START, running_simulator
 
 SUMMARY_TABLES = ("snapshots", "expiries", "venue_oi")
@@ -18,7 +18,7 @@ SUMMARY_TABLES = ("snapshots", "expiries", "venue_oi")
 def test_ticks_over_http_store_the_served_bodies_and_a_rebuild_reproduces_them(
     tmp_path: Path,
 ) -> None:
-    warehouse = Warehouse.open(tmp_path / "home")
+    warehouse = open_local(tmp_path / "home")
     with running_simulator(frozen_at=SIM_START, seed=3) as sim:
         config = sim.client_config()
         first = ingest_once(warehouse, config)
@@ -26,6 +26,7 @@ def test_ticks_over_http_store_the_served_bodies_and_a_rebuild_reproduces_them(
         sim.clock.set(SIM_START + timedelta(minutes=1))
         second = ingest_once(warehouse, config)
         served = {s: sim.market.expiry_summary(s, SIM_START) for s in SUPPORTED_SYMBOLS}
+        served_bytes = {s: sim.market.expiry_summary_bytes(s, SIM_START) for s in SUPPORTED_SYMBOLS}
     assert sorted(first.stored) == sorted(SUPPORTED_SYMBOLS) == sorted(second.stored)
     assert again.duplicates_skipped == 4 and again.stored == ()
 
@@ -47,10 +48,17 @@ def test_ticks_over_http_store_the_served_bodies_and_a_rebuild_reproduces_them(
         )
         assert tokens == [entry["expiry"] for entry in document["data"]["expiries"]]
 
+    archived = warehouse.sql(
+        "SELECT symbol, body FROM responses WHERE computed_at = "
+        "(SELECT min(computed_at) FROM responses)"
+    )
+    assert dict(archived.iter_rows()) == served_bytes
+
     before = {name: table(warehouse, name) for name in (*SUMMARY_TABLES, "ingest_log")}
     report = rebuild_day(warehouse, SIM_START.date())
     assert all(day.rejected == () for day in report.days)
-    assert warehouse.state().is_cold("BTCUSDT", SIM_START.date())
+    assert sorted(report.rebuilt) == sorted((s, SIM_START.date()) for s in SUPPORTED_SYMBOLS)
+    assert all(day.responses == 2 for day in report.days)
     for name, frame in before.items():
         assert table(warehouse, name).equals(frame), name
     assert duplicate_keys(warehouse) == dict.fromkeys(duplicate_keys(warehouse), 0)
