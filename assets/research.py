@@ -111,7 +111,7 @@ def build_research_asset(
 research_job = dg.define_asset_job(
     "research",
     selection=[RESEARCH_ASSET],
-    description="Materialise research_daily partitions (hourly tier + charts).",
+    description="Materialise research_daily partitions (hourly sample + charts).",
 )
 research_automation = dg.AutomationConditionSensorDefinition(
     "research_after_history",

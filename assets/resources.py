@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from backquant.config import ApiKey, ClientConfig, RetryPolicy
 from backquant.symbols import SUPPORTED_SYMBOLS
@@ -65,5 +65,15 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         }
         return LakeConfig.from_env(env=env)
 
+    _opened: Warehouse | None = PrivateAttr(default=None)
+
     def open(self) -> Warehouse:
-        return Warehouse(self.config())
+        """The lake for this step; one handle per step, closed when the step ends."""
+        if self._opened is None:
+            self._opened = Warehouse(self.config())
+        return self._opened
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None

@@ -14,7 +14,8 @@ Settings, and why:
   keep working across ticks, rebuilds and maintenance. It also measured faster per tick on the
   SQLite catalog (docs/benchmarks.md).
 - partitions by UTC day of each table's instant: a tick writes one small file per table, a
-  rebuilt day touches only that day's files, and merging compacts each day into one file.
+  rebuilt day touches only that day's files, and merging compacts each day into one file (the
+  small ``hourly_sample`` by month).
 - zstd Parquet.
 """
 
@@ -30,6 +31,11 @@ from storage.schemas import TABLE_SCHEMAS, TIME_COLUMNS, create_table_sql
 SCHEMA_VERSION: Final[str] = "1"
 META_TABLE: Final[str] = "termstore_meta"
 LAKE_TABLES: Final[tuple[str, ...]] = (*TABLE_SCHEMAS, HOURLY_SAMPLE_TABLE)
+PARTITIONS: Final[dict[str, tuple[str, ...]]] = {
+    **{table: ("year", "month", "day") for table in TABLE_SCHEMAS},
+    # A day holds 96 sampled rows per symbol: month files, so a year is 12 files, not 365.
+    HOURLY_SAMPLE_TABLE: ("year", "month"),
+}
 
 LAKE_OPTIONS: Final[dict[str, str | int]] = {
     "data_inlining_row_limit": 0,
@@ -116,12 +122,10 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, lake: str) -> bool:
         connection.execute(
             f"CREATE TABLE IF NOT EXISTS {HOURLY_SAMPLE_TABLE} AS SELECT * FROM expiries LIMIT 0"
         )
-        for table in LAKE_TABLES:
+        for table, parts in PARTITIONS.items():
             column = TIME_COLUMNS.get(table, "computed_at")
-            connection.execute(
-                f"ALTER TABLE {table} SET PARTITIONED BY "
-                f"(year({column}), month({column}), day({column}))"
-            )
+            listed = ", ".join(f"{part}({column})" for part in parts)
+            connection.execute(f"ALTER TABLE {table} SET PARTITIONED BY ({listed})")
         for name, query in views().items():
             connection.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
         connection.execute(f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key VARCHAR, value VARCHAR)")

@@ -1,4 +1,5 @@
-"""A module-scoped warehouse holding the hand-built cases (cold and hot days, four symbols)."""
+"""A module-scoped lake holding the hand-built cases (four symbols over several days), with the
+hourly sample of its first day materialised so the hourly series read both sources."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from storage import Warehouse
-from tests.research.helpers import Listed, Snapshot, write_cold_day, write_hot
+from storage.research.hourly_tier import materialise_days
+from tests.research.helpers import Listed, Snapshot, store
 
 BTC_EXPIRIES = (
     date(2026, 3, 2),
@@ -40,7 +42,7 @@ def _smile(rng: random.Random, expiries: tuple[date, ...]) -> tuple[Listed, ...]
     return tuple(rows)
 
 
-def _cold_btc_day(rng: random.Random) -> list[Snapshot]:
+def _btc_day(rng: random.Random) -> list[Snapshot]:
     start = datetime(2026, 3, 1, 0, 0, 30, tzinfo=UTC)
     # Several snapshots per hour, so hourly sampling has something to choose from.
     offsets = (0, 17, 41, 59, 60, 95, 119, 121, 200, 1439)
@@ -50,7 +52,7 @@ def _cold_btc_day(rng: random.Random) -> list[Snapshot]:
     ]
 
 
-def _hot_cases(rng: random.Random) -> list[Snapshot]:
+def _later_cases(rng: random.Random) -> list[Snapshot]:
     at = datetime(2026, 3, 2, 12, 0, 30, tzinfo=UTC)
     cases = [
         Snapshot("BTCUSDT", at, _smile(rng, BTC_EXPIRIES[1:])),
@@ -114,25 +116,24 @@ def _hot_cases(rng: random.Random) -> list[Snapshot]:
 CASE_SEED = 20260302
 
 
-def all_cases() -> tuple[list[Snapshot], list[Snapshot]]:
+SAMPLED_DAY = date(2026, 3, 1)
+"""The day whose hourly sample the fixture materialises (only BTCUSDT has rows on it)."""
+
+
+def all_cases() -> list[Snapshot]:
     rng = random.Random(CASE_SEED)
-    return _cold_btc_day(rng), _hot_cases(rng)
+    return _btc_day(rng) + _later_cases(rng)
 
 
 @pytest.fixture(scope="module")
 def cases() -> list[Snapshot]:
-    cold, hot = all_cases()
-    return cold + hot
+    return all_cases()
 
 
 @pytest.fixture(scope="module")
 def research_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     home: Path = tmp_path_factory.mktemp("research") / "home"
-    warehouse = Warehouse.open(home)
-    cold, hot = all_cases()
-    write_cold_day(warehouse, "BTCUSDT", date(2026, 3, 1), cold)
-    for snapshot in hot:
-        write_hot(warehouse, snapshot)
-    warehouse.refresh_catalog()
-    yield warehouse
-    warehouse.close()
+    with Warehouse.open(home) as warehouse:
+        store(warehouse, all_cases())
+        materialise_days(warehouse, [SAMPLED_DAY])
+        yield warehouse

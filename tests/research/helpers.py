@@ -1,7 +1,8 @@
-"""Hand-built snapshots written straight into the warehouse tiers, and reference formulas.
+"""Hand-built snapshots written straight into the lake's tables, and reference formulas.
 
-The references are plain Python over the same hand-built rows, written without looking at the
-SQL: sort, bracket, interpolate.
+The snapshots skip the API body and its normalisation on purpose: every edge case (a missing
+wing, a settled expiry, calendar arbitrage) is spelled out as rows. The references are plain
+Python over the same rows, written without looking at the SQL: sort, bracket, interpolate.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from datetime import UTC, date, datetime
 import polars as pl
 
 from backquant.expiry_calendar import classify, format_token, settlement_instant, years_to_expiry
-from storage.schemas import EXPIRIES_SCHEMA, SNAPSHOTS_SCHEMA, empty_frame
 from storage import Warehouse
-from storage.atomic import atomic_write_parquet
-from storage.state import load_state, save_state
+from storage.schemas import EXPIRIES_SCHEMA, SNAPSHOTS_SCHEMA
+from storage.writes import insert, transaction
 
 
 @dataclass(frozen=True)
@@ -98,34 +98,18 @@ def snapshots_frame(snapshots: list[Snapshot]) -> pl.DataFrame:
     ).cast(SNAPSHOTS_SCHEMA)
 
 
-def write_hot(warehouse: Warehouse, snapshot: Snapshot) -> None:
-    layout = warehouse.layout
-    atomic_write_parquet(
-        layout.hot_file("expiries", snapshot.symbol, snapshot.computed_at),
-        expiries_frame(snapshot),
-    )
-    atomic_write_parquet(
-        layout.hot_file("snapshots", snapshot.symbol, snapshot.computed_at),
-        snapshots_frame([snapshot]),
-    )
-    # The newest one per symbol is what latest_term_structure reads.
-    atomic_write_parquet(
-        layout.latest_file(snapshot.symbol, snapshot.computed_at), expiries_frame(snapshot)
-    )
-
-
-def write_cold_day(warehouse: Warehouse, symbol: str, day: date, snapshots: list[Snapshot]) -> None:
-    """One symbol-day straight into the cold tier, marked cold in the state file."""
-    layout = warehouse.layout
-    ordered = sorted(snapshots, key=lambda s: s.computed_at)
-    expiries = pl.concat([expiries_frame(s) for s in ordered])
-    atomic_write_parquet(layout.cold_file("expiries", symbol, day), expiries)
-    atomic_write_parquet(layout.cold_file("snapshots", symbol, day), snapshots_frame(ordered))
-    for table in ("venue_oi", "ingest_log"):
-        atomic_write_parquet(layout.cold_file(table, symbol, day), empty_frame(table))
-    state = load_state(layout)
-    state.mark_cold(symbol, day, datetime.now(UTC))
-    save_state(layout, state)
+def store(warehouse: Warehouse, snapshots: list[Snapshot]) -> None:
+    """Commit the snapshots' ``snapshots`` and ``expiries`` rows, one transaction per UTC day
+    as a rebuild or an import would."""
+    days: dict[date, list[Snapshot]] = {}
+    for snapshot in snapshots:
+        days.setdefault(snapshot.computed_at.astimezone(UTC).date(), []).append(snapshot)
+    with warehouse.writer() as connection:
+        for day, listed in sorted(days.items()):
+            ordered = sorted(listed, key=lambda s: (s.symbol, s.computed_at))
+            with transaction(connection, warehouse.config, f"the test rows of {day}"):
+                insert(connection, "expiries", pl.concat([expiries_frame(s) for s in ordered]))
+                insert(connection, "snapshots", snapshots_frame(ordered))
 
 
 def reference_cm(snapshot: Snapshot, tenor_days: float, iv: str) -> tuple[float | None, bool]:

@@ -12,6 +12,7 @@ from assets.history import build_history_asset
 from assets.ingest import build_tick_asset
 from assets.research import CHART_TITLES, RESEARCH_ASSET, build_research_asset
 from assets.resources import BackQuantResource, WarehouseResource
+from backquant.symbols import SUPPORTED_SYMBOLS
 from pipelines.settings import DEFAULT_INGEST_CRON
 from storage.research.plots import PIXELS
 from storage.warehouse import Warehouse
@@ -45,17 +46,25 @@ def test_research_daily_materialises_with_charts(tmp_path: Path) -> None:
         result = dg.materialize(
             assets[1:], partition_key=DAY.isoformat(), resources=resources, instance=instance
         )
+    with Warehouse.open(tmp_path) as warehouse:
+        sampled = warehouse.sql(
+            "SELECT DISTINCT symbol, computed_at FROM hourly_sample ORDER BY ALL"
+        ).rows()
+        sampled_rows = warehouse.sql("SELECT count(*) FROM hourly_sample").item()
+        snapshots = warehouse.sql("SELECT symbol, count(*) AS n FROM snapshots GROUP BY ALL")
+        hourly = warehouse.sql("SELECT * FROM expiries_hourly ORDER BY symbol, position")
+        newest = warehouse.sql("SELECT * FROM latest_term_structure ORDER BY symbol, position")
     assert result.success
     metadata = result.asset_materializations_for_node(RESEARCH_ASSET)[0].metadata
-    assert "BTCUSDT" in str(metadata["hourly_tier_months"].value)
+    assert metadata["hourly_sample_rows"].value == {DAY.isoformat(): sampled_rows}
     assert "| BTCUSDT |" in str(metadata["cm_30d_daily"].value)
     for name in CHART_TITLES:
         text = str(metadata[f"chart_{name}"].value)
         encoded = text.split("data:image/png;base64,")[1].rstrip(")")
         assert png_size(base64.b64decode(encoded)) == PIXELS
-    with Warehouse.open(tmp_path) as warehouse:
-        hourly = warehouse.sql("SELECT count(DISTINCT computed_at) AS n FROM expiries_hourly")
-        tier = list((tmp_path / "research" / "expiries_hourly").rglob("*.parquet"))
-    # three ticks within one hour: one hourly sample per symbol, from the materialised tier
-    assert hourly["n"][0] == 1
-    assert len(tier) == 4
+    # Three ticks within one hour: the day is over, so research_daily stored its sample, and
+    # the hour's sample is the newest of the three snapshots of every symbol.
+    assert dict(snapshots.rows()) == dict.fromkeys(SUPPORTED_SYMBOLS, 3)
+    assert sampled == sorted(newest.select("symbol", "computed_at").unique().rows())
+    assert len(sampled) == len(SUPPORTED_SYMBOLS)
+    assert hourly.equals(newest.select(hourly.columns))

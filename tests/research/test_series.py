@@ -1,18 +1,24 @@
-"""Every research series against a plain-Python computation on the hand-built cases (1e-9)."""
+"""Every research series against a plain-Python computation on the hand-built cases (1e-9),
+read through termstore's Warehouse and through a plain DuckDB connection to the lake."""
 
 from __future__ import annotations
 
 import itertools
+import re
 from collections import defaultdict
 from datetime import UTC, date, datetime
+from pathlib import Path
 
+import polars as pl
 import pytest
 
-from storage import Warehouse
-from storage.catalog import VIEW_NAMES
+from storage import HOME_ENV, Warehouse
+from storage.lake import open_lake
+from storage.lake_schema import VIEW_NAMES
 from storage.research import api
 from storage.research.cm_sql import STANDARD_TENORS
 from storage.research.views import RESEARCH_VIEW_NAMES
+from tests.research.conftest import SAMPLED_DAY
 from tests.research.helpers import CMRow, Snapshot, close, forward, reference_cm_row
 
 START = datetime(2026, 2, 1, tzinfo=UTC)
@@ -40,10 +46,36 @@ def _check_cm(row: dict[str, object], expected: CMRow) -> None:
     assert row["extrapolated"] is expected.extrapolated, (row, expected)
 
 
-def test_catalog_lists_every_research_view(research_warehouse: Warehouse) -> None:
+def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.sort(frame.columns, nulls_last=True)
+
+
+def _in_utc(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
+
+
+def test_a_plain_duckdb_connection_sees_the_research_views(research_warehouse: Warehouse) -> None:
+    """The views live in the lake's catalog: any DuckDB that attaches the lake has them, with
+    the same rows termstore's own reader returns, whatever that session's time zone."""
     assert set(RESEARCH_VIEW_NAMES) <= set(VIEW_NAMES)
-    for name in RESEARCH_VIEW_NAMES:
-        research_warehouse.sql(f"SELECT * FROM {name} LIMIT 1")
+    connection = open_lake(research_warehouse.config, read_only=True)
+    try:
+        # Nine hours ahead of UTC: a UTC day computed in the session's zone would differ.
+        connection.execute("SET TimeZone = 'Asia/Tokyo'")
+        listed = {
+            row[0]
+            for row in connection.execute(
+                "SELECT view_name FROM duckdb_views() WHERE database_name = 'lake'"
+            ).fetchall()
+        }
+        assert set(RESEARCH_VIEW_NAMES) <= listed
+        for name in RESEARCH_VIEW_NAMES:
+            theirs = _in_utc(connection.sql(f"SELECT * FROM {name}").pl())
+            ours = research_warehouse.sql(f"SELECT * FROM {name}")
+            assert theirs.height > 0, name
+            assert _sorted(theirs).equals(_sorted(ours)), name
+    finally:
+        connection.close()
 
 
 def test_constant_maturity_view_matches_reference(
@@ -106,6 +138,24 @@ def test_api_constant_maturity_samples_then_interpolates(
     assert set(rows) == set(expected)
     for key, reference in expected.items():
         _check_cm(rows[key], reference)
+
+
+def test_hourly_series_read_the_stored_sample(
+    research_warehouse: Warehouse, cases: list[Snapshot]
+) -> None:
+    """The fixture sampled one day: the hourly view and ``every="1h"`` read it and the on-the-fly
+    sample of the other days, and agree with each other."""
+    stored = research_warehouse.sql("SELECT DISTINCT symbol, computed_at FROM hourly_sample")
+    last_of_hour: dict[tuple[str, datetime], datetime] = {}
+    for s in cases:
+        if s.computed_at.date() == SAMPLED_DAY:
+            hour = (s.symbol, s.computed_at.replace(minute=0, second=0))
+            last_of_hour[hour] = max(last_of_hour.get(hour, s.computed_at), s.computed_at)
+    assert set(stored.iter_rows()) == {(symbol, at) for (symbol, _), at in last_of_hour.items()}
+    view = research_warehouse.sql("SELECT * FROM constant_maturity_hourly")
+    series = api.constant_maturity(research_warehouse, None, START, END, STANDARD_TENORS, "1h")
+    assert SAMPLED_DAY in set(view["computed_at"].dt.date())
+    assert _sorted(series).equals(_sorted(view.select(series.columns)))
 
 
 def test_forward_vol_between_listed_expiries(
@@ -289,6 +339,25 @@ def test_term_structure_at_picks_the_last_snapshot_before(
     latest = api.term_structure(research_warehouse, "BTCUSDT")
     assert latest.height == 3
     assert api.term_structure(research_warehouse, "BTCUSDT", date(2020, 1, 1)).height == 0
+
+
+def test_the_readme_python_example_runs(
+    research_warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    [example] = [block for block in blocks if "from storage.research import api" in block]
+    monkeypatch.setenv(HOME_ENV, str(research_warehouse.home))
+    namespace: dict[str, object] = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    opened = namespace["warehouse"]
+    assert isinstance(opened, Warehouse)
+    opened.close()
+    cm, now = namespace["cm"], namespace["now"]
+    assert isinstance(cm, pl.DataFrame) and isinstance(now, pl.DataFrame)
+    assert {"symbol", "computed_at", "tenor_days", "atm_iv", "rr_25d"} <= set(cm.columns)
+    assert set(now["symbol"]) == {"ETHUSDT"}
+    assert now["computed_at"].n_unique() == 1 and now.height > 0
 
 
 def test_bad_arguments_say_what_to_pass(research_warehouse: Warehouse) -> None:
