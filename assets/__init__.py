@@ -1,8 +1,4 @@
-"""Dagster assets and asset checks of termstore."""
+"""Dagster resources, assets and asset checks of termstore, and the charts they and the CLI show.
 
-import warnings
-
-import dagster as dg
-
-# BackfillPolicy is beta in Dagster 1.13; batched backfills are worth it, the warning is not.
-warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
+Importing the package imports nothing heavy: ``assets.charts`` serves the CLI without Dagster.
+"""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import dagster as dg
 import polars as pl
 
 from storage.schemas import TABLE_SCHEMAS
+
+# BackfillPolicy is beta in Dagster 1.13; batched backfills are worth it, the warning is not.
+warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
 
 SIMULATED_BANNER = (
     "⚠ SIMULATED DATA — this code location polls termstore's local BackQuant simulator, "

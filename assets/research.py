@@ -13,11 +13,11 @@ from typing import Final
 
 import dagster as dg
 
+from assets.charts import render_charts
 from assets.history import HISTORY_ASSET
 from assets.metadata import describe, frame_metadata
 from assets.resources import WarehouseResource
 from storage.research import api
-from storage.research.charts import render_charts
 from storage.research.hourly_tier import materialise_days
 
 RESEARCH_ASSET: Final[str] = "research_daily"

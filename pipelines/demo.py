@@ -1,7 +1,9 @@
-"""The demo: a few real ticks through Dagster against the simulator, then a day's rebuild.
+"""The demo: a few real ticks through Dagster against the simulator, then a day's rebuild and
+the lake's maintenance.
 
 Everything happens in a throwaway directory: a simulator on a loopback port with a frozen clock
-that the demo moves one minute per tick, an ephemeral Dagster instance, and a fresh warehouse.
+that the demo moves one minute per tick, an ephemeral Dagster instance, and a fresh lake (its
+catalog file and data under the demo's home, whatever TERMSTORE_CATALOG says).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import polars as pl
 
 from assets.history import build_history_asset
 from assets.ingest import build_tick_asset
+from assets.maintenance import MAINTENANCE_ASSET, build_maintenance_asset
 from assets.resources import BackQuantResource, WarehouseResource
 from backquant.simulator.app import create_app
 from backquant.simulator.config import DEFAULT_SIMULATOR_KEY, SimulatorConfig
 from backquant.simulator.runner import serve_in_thread
 from pipelines.settings import DEFAULT_INGEST_CRON
+from storage.lake_config import LakeConfig
 from storage.warehouse import Warehouse
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -40,11 +44,15 @@ ORDER BY symbol, expiry_at NULLS LAST
 @dataclass(frozen=True, slots=True)
 class DemoResult:
     home: Path
+    lake: LakeConfig
+    """The demo's own lake (catalog file and data under ``home``), for opening it afterwards."""
     ticks: int
     days: tuple[date, ...]
     stored_per_tick: tuple[int, ...]
     term_structure: pl.DataFrame
     history_rows: int
+    data_files: tuple[int, int]
+    """Data files before and after lake_maintenance merged the ticks' small files."""
 
 
 @contextmanager
@@ -64,12 +72,14 @@ def _environment(**values: str) -> Iterator[None]:
 def run_demo(
     home: Path, *, ticks: int = 5, seed: int = 7, say: Callable[[str], None] = print
 ) -> DemoResult:
-    """Run ``ticks`` ingest runs and the day's history rebuild; return what landed."""
+    """Run ``ticks`` ingest runs, the day's history rebuild and the lake's maintenance; return
+    what landed."""
     start = (datetime.now(UTC) - timedelta(minutes=ticks)).replace(second=5, microsecond=0)
     simulator = SimulatorConfig(seed=seed, api_key=DEFAULT_SIMULATOR_KEY, start=start)
     app = create_app(simulator)
     clock = app.state.clock
     warehouse_home = home / "warehouse"
+    lake = LakeConfig.from_env(warehouse_home, env={})
     with (
         serve_in_thread(app) as server,
         _environment(
@@ -117,14 +127,29 @@ def run_demo(
             )
             say(f"rebuilt expiry_history partition {day} from the raw archive")
 
-        warehouse = Warehouse.open(warehouse_home)
-        term_structure = warehouse.sql(TERM_STRUCTURE_SQL)
-        history_rows = int(warehouse.sql("SELECT count(*) AS n FROM expiries")["n"][0])
+        maintained = dg.materialize(
+            [build_maintenance_asset(simulated=True)],
+            resources=resources,
+            instance=instance,
+            run_config=QUIET,
+        )
+        metadata = maintained.asset_materializations_for_node(MAINTENANCE_ASSET)[0].metadata
+        data_files = (
+            int(str(metadata["data_files_before"].value)),
+            int(str(metadata["data_files_after"].value)),
+        )
+        say(f"lake_maintenance merged {data_files[0]} data files into {data_files[1]}")
+
+        with Warehouse.open(config=lake) as warehouse:
+            term_structure = warehouse.sql(TERM_STRUCTURE_SQL)
+            history_rows = int(warehouse.sql("SELECT count(*) AS n FROM expiries")["n"][0])
     return DemoResult(
         home=warehouse_home,
+        lake=lake,
         ticks=ticks,
         days=days,
         stored_per_tick=tuple(stored),
         term_structure=term_structure,
         history_rows=history_rows,
+        data_files=data_files,
     )

@@ -6,7 +6,9 @@ One transaction per UTC day: the day's ``snapshots``, ``expiries`` and ``venue_o
 chosen symbols are deleted and replaced by what today's code makes of the archived bodies, and
 the day's hourly sample is rewritten from the new rows. Readers see the old day or the new one,
 never a mix, and every tick stored before or after stays visible: the archive is the source of
-the rows, and the writer lock keeps a tick from landing between the read and the commit.
+the rows, read in the transaction that replaces them. The writer lock keeps a tick of this
+machine from landing in between; a tick another machine commits meanwhile makes DuckLake refuse
+the commit, and the day is read and replaced again.
 Rebuilding a day twice gives the same rows. The ingest log and the quarantine are not derived
 from the archive and are left as they are.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 import duckdb
 import polars as pl
@@ -27,7 +30,7 @@ from storage.reports import NO_ARCHIVE, REBUILT, RebuildReport, SymbolDayRebuild
 from storage.research.hourly_tier import replace_hourly_sample
 from storage.schemas import SUMMARY_TABLES, empty_frame
 from storage.warehouse import Warehouse
-from storage.writes import insert, transaction
+from storage.writes import insert, retry_on_conflict, transaction
 
 
 def _symbols(symbols: Iterable[str] | None) -> tuple[str, ...]:
@@ -87,19 +90,21 @@ def _day_report(
 def _rebuild_day(
     warehouse: Warehouse, connection: duckdb.DuckDBPyConnection, day: date, symbols: Sequence[str]
 ) -> list[SymbolDayRebuild]:
-    archived = read_day(connection, day, symbols)
-    prepared = {
-        symbol: prepare_symbol_day(records) if records else None
-        for symbol, records in archived.items()
-    }
-    tables = {
-        table: pl.concat(
-            [empty_frame(table)]
-            + [day.tables[table] for day in prepared.values() if day is not None]
-        )
-        for table in SUMMARY_TABLES
-    }
+    # The archive is read in the transaction that replaces the day: a tick another machine
+    # commits meanwhile makes the commit conflict (and the day is rebuilt again), never vanish.
     with transaction(connection, warehouse.config, f"the rebuild of {day}"):
+        archived = read_day(connection, day, symbols)
+        prepared = {
+            symbol: prepare_symbol_day(records) if records else None
+            for symbol, records in archived.items()
+        }
+        tables = {
+            table: pl.concat(
+                [empty_frame(table)]
+                + [day.tables[table] for day in prepared.values() if day is not None]
+            )
+            for table in SUMMARY_TABLES
+        }
         replace_day(connection, day, symbols, tables, datetime.now(UTC))
     return [_day_report(connection, symbol, day, prepared[symbol]) for symbol in symbols]
 
@@ -109,7 +114,7 @@ def _rebuild(warehouse: Warehouse, days: list[date], symbols: Sequence[str]) -> 
     reports: list[SymbolDayRebuild] = []
     with warehouse.writer() as connection:
         for day in days:
-            reports += _rebuild_day(warehouse, connection, day, symbols)
+            reports += retry_on_conflict(partial(_rebuild_day, warehouse, connection, day, symbols))
     return RebuildReport(days=tuple(reports), seconds=time.perf_counter() - started)
 
 

@@ -11,9 +11,10 @@ every secret scrubbed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from itertools import count
+from typing import Final, TypeVar
 
 import duckdb
 import polars as pl
@@ -23,6 +24,9 @@ from storage.lake_config import DATA_PATH_ENV, LakeConfig
 from storage.schemas import TABLE_SCHEMAS
 
 _names = count()
+T = TypeVar("T")
+CONFLICT_ATTEMPTS: Final[int] = 5
+_CONFLICT: Final[str] = "transaction conflict"
 
 
 @contextmanager
@@ -50,7 +54,10 @@ def _rollback(connection: duckdb.DuckDBPyConnection) -> None:
 
 def write_error(config: LakeConfig, what: str, error: BaseException) -> StorageError:
     """A failed write as an error a person can act on; nothing of it was committed."""
-    text = config.redact(str(error)).splitlines()[0]
+    lines = [line.strip() for line in config.redact(str(error)).splitlines() if line.strip()]
+    text = lines[0]
+    # DuckLake says which writer won on the line after "Failed to commit".
+    text += "".join(f" {line}" for line in lines[1:2] if line.lower().startswith(_CONFLICT))
     lowered = text.lower()
     data_problem = any(
         marker in lowered
@@ -67,6 +74,19 @@ def write_error(config: LakeConfig, what: str, error: BaseException) -> StorageE
         advice="nothing was committed and nothing is lost; run it again, and check that the "
         "catalog is reachable (`termstore doctor`)",
     )
+
+
+def retry_on_conflict(action: Callable[[], T]) -> T:
+    """``action`` (reads and the transaction built from them) run again while DuckLake refuses
+    its commit because another writer committed to the same table first. The writer lock
+    orders the writers of one machine; this orders those of several sharing a catalog."""
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            return action()
+        except CommitError as error:
+            if attempt == CONFLICT_ATTEMPTS or _CONFLICT not in error.message.lower():
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def insert(connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:

@@ -33,10 +33,11 @@ def demo(
         typer.Option(help="Where to write the demo's chart (PNG); outside the throwaway home."),
     ] = Path("termstore-demo.png"),
 ) -> None:
-    """Simulator + a few ticks through Dagster + the day's rebuild + the term structure from SQL,
-    ending with a PNG of open interest by expiry (anchors marked) for the four symbols."""
+    """Simulator + a few ticks through Dagster + the day's rebuild + lake maintenance + the term
+    structure from SQL, ending with a PNG of open interest by expiry (anchors marked) for the
+    four symbols."""
+    from assets.charts import render_charts
     from pipelines.demo import run_demo
-    from storage.research.charts import render_charts
     from storage.warehouse import Warehouse
 
     started = time.perf_counter()
@@ -46,11 +47,12 @@ def demo(
         print_frame(f"{symbol} term structure (latest snapshot, SIMULATED)", frame.drop("symbol"))
     console.print(
         f"\n{result.ticks} ticks through Dagster ({', '.join(map(str, result.stored_per_tick))} "
-        f"symbols stored per tick), {len(result.days)} day(s) rebuilt, {result.history_rows} "
-        f"expiry rows in SQL, in {time.perf_counter() - started:.1f} s. Data is SIMULATED."
+        f"symbols stored per tick), {len(result.days)} day(s) rebuilt, data files merged "
+        f"{result.data_files[0]} → {result.data_files[1]}, {result.history_rows} expiry rows in "
+        f"SQL, in {time.perf_counter() - started:.1f} s. Data is SIMULATED."
     )
     console.print(f'warehouse: {result.home}  (termstore sql --home {result.home} "...")')
-    with Warehouse.open(result.home) as warehouse:
+    with Warehouse.open(config=result.lake) as warehouse:
         png = render_charts(warehouse, names=("oi_by_expiry",))["oi_by_expiry"]
     plot.write_bytes(png)
     console.print(f"chart (OI by expiry, anchors marked): {plot.resolve()}")

@@ -1,55 +1,100 @@
-"""``termstore doctor``: effective configuration (key redacted), key present, API reachable."""
+"""``termstore doctor``: the effective configuration (no secret shown), then checks of the API
+key, the API's health, the lake's catalog and its data path.
+
+The lake checks only read, except for one small probe file written and read back under the
+data path (``_termstore_doctor/probe.parquet``): listing a bucket proves nothing about writing
+to it. Nothing else is created; a lake that does not exist yet is reported as such, not as a
+failure, since the first ingest creates it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
+import shutil
+from pathlib import Path
+from typing import Final
 
+import duckdb
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from backquant.client import fetch_health
 from backquant.config import API_KEY_ENV, ClientConfig
 from backquant.errors import BackQuantError, ConfigError
 from pipelines.cli.app import app, console
+from storage.errors import LakeConfigError, NotInitialisedError, StorageError
+from storage.lake import LAKE, attach, new_connection
+from storage.lake_config import DATA_PATH_ENV, LakeConfig
+from storage.lake_schema import SCHEMA_VERSION, schema_version
+
+PROBE_DIR: Final[str] = "_termstore_doctor"
+PROBE_FILE: Final[str] = "probe.parquet"
+PROBE_TEXT: Final[str] = "termstore doctor probe"
+
+Check = tuple[str, bool | None, str]
 
 
 def _status(ok: bool | None) -> str:
     return {True: "[green]ok[/]", False: "[red]FAIL[/]", None: "[yellow]skipped[/]"}[ok]
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _scrub(lake: LakeConfig, text: str) -> str:
+    """Every known secret masked. Details are built from redacted texts already; this is the
+    backstop, and it only replaces exact secrets, so redacted text is left as it is."""
+    for secret in lake.secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
 @app.command()
 def doctor() -> None:
-    """Show the effective configuration with the key redacted, and check key and reachability."""
-    checks: list[tuple[str, bool | None, str]] = []
+    """Show the effective configuration (no secret), and check the key, the API, the lake's
+    catalog and its data path."""
     try:
         config = ClientConfig.from_env()
-    except ConfigError as exc:
-        console.print(f"[red]configuration error:[/] {exc}")
+        lake = LakeConfig.from_env()
+    except (ConfigError, LakeConfigError) as exc:
+        console.print(f"[red]configuration error:[/] {escape(_one_line(str(exc)))}", soft_wrap=True)
         raise typer.Exit(2) from None
 
-    settings = Table(title="Effective configuration", show_header=False)
-    for name, value in config.describe().items():
-        settings.add_row(name, value)
-    console.print(settings)
+    _print_settings("Effective configuration", config.describe())
+    _print_settings("Lake", lake.describe())
 
     has_key = config.api_key is not None
-    checks.append(
+    checks: list[Check] = [
         (
             "API key present",
             has_key,
             "set" if has_key else f"{API_KEY_ENV} is not set (the simulator needs none)",
-        )
-    )
-    checks.append(("/v2/health answers", *_health(config)))
+        ),
+        ("/v2/health answers", *_health(config)),
+    ]
+    catalog_ok, catalog_detail, stored_path = _catalog_check(lake)
+    checks.append(("lake catalog", catalog_ok, catalog_detail))
+    checks.append(("lake data path", *_data_path_check(lake, stored_path or lake.data_path)))
 
     results = Table(title="Checks")
     for column in ("check", "status", "detail"):
         results.add_column(column)
     for name, ok, detail in checks:
-        results.add_row(name, _status(ok), detail)
+        results.add_row(name, _status(ok), escape(_scrub(lake, detail)))
     console.print(results)
     if any(ok is False for _, ok, _ in checks):
         raise typer.Exit(1)
+
+
+def _print_settings(title: str, values: dict[str, str]) -> None:
+    settings = Table(title=title, show_header=False)
+    for name, value in values.items():
+        settings.add_row(name, escape(value))
+    console.print(settings)
 
 
 def _health(config: ClientConfig) -> tuple[bool, str]:
@@ -60,3 +105,150 @@ def _health(config: ClientConfig) -> tuple[bool, str]:
     data = body.get("data")
     status = data.get("status") if isinstance(data, dict) else body.get("status")
     return status == "ok", f"{config.base_url} says status={status!r}"
+
+
+def _catalog_check(lake: LakeConfig) -> tuple[bool, str, str | None]:
+    """Attach the lake read-only: (ok, detail, the data path the catalog records)."""
+    catalog = lake.describe()["catalog"]
+    try:
+        connection = _attach_read_only(lake)
+    except NotInitialisedError:
+        return True, f"not created yet — the first ingest creates it ({catalog})", None
+    except StorageError as error:
+        return False, _one_line(str(error)), None
+    try:
+        version = schema_version(connection)
+        row = connection.execute(
+            f"SELECT data_path FROM ducklake_settings('{LAKE}')"  # noqa: S608 - a constant
+        ).fetchone()
+    except duckdb.Error as error:
+        reason = _one_line(lake.redact(str(error)))
+        return False, f"attached but unreadable ({catalog}): {reason}", None
+    finally:
+        connection.close()
+    stored = str(row[0]) if row and row[0] else None
+    if version is None:
+        detail = f"a DuckLake with no termstore tables yet — the first ingest adds them ({catalog})"
+    elif version != SCHEMA_VERSION:
+        detail = (
+            f"termstore lake, schema version {version}; the next writer upgrades it to "
+            f"{SCHEMA_VERSION} ({catalog})"
+        )
+    else:
+        detail = f"termstore lake, schema version {version} ({catalog})"
+    return True, detail, stored
+
+
+def _attach_read_only(lake: LakeConfig) -> duckdb.DuckDBPyConnection:
+    """``open_lake(read_only=True)`` without its S3 listing: the data path has its own check,
+    so a missing bucket is not also reported as a catalog failure."""
+    connection = new_connection(lake)
+    try:
+        attach(connection, dataclasses.replace(lake, s3=None), read_only=True)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _data_path_check(lake: LakeConfig, data_path: str) -> tuple[bool, str]:
+    if data_path.startswith("s3://"):
+        if lake.s3 is None:
+            return False, (
+                f"the lake's data path is {data_path} but {DATA_PATH_ENV} is not set, so no S3 "
+                f"settings are loaded; set {DATA_PATH_ENV}={data_path} and the AWS_* variables"
+            )
+        return _s3_data_path(lake, data_path)
+    if "://" in data_path:
+        return False, f"the lake's data path {data_path} uses a scheme termstore cannot check"
+    return _local_data_path(lake, Path(data_path))
+
+
+def _local_data_path(lake: LakeConfig, directory: Path) -> tuple[bool, str]:
+    """Exists and takes the probe, or can be created."""
+    if not directory.exists():
+        parent = next((p for p in directory.parents if p.exists()), None)
+        if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            return False, (
+                f"{directory} does not exist and cannot be created ({parent} is not a writable "
+                f"directory); fix the permissions or set {DATA_PATH_ENV}"
+            )
+        return True, f"{directory} does not exist yet; the first ingest creates it"
+    if not directory.is_dir():
+        return False, f"{directory} is not a directory; set {DATA_PATH_ENV} to a directory"
+    probe_dir = directory / PROBE_DIR
+    try:
+        connection = new_connection(lake)
+    except StorageError as error:
+        return False, _one_line(str(error))
+    try:
+        probe_dir.mkdir(exist_ok=True)
+        same = _write_and_read_back(connection, f"{directory}/")
+    except (OSError, duckdb.Error) as error:
+        return False, (
+            f"cannot write and read back {probe_dir / PROBE_FILE} ({_one_line(str(error))}); "
+            f"fix the permissions or set {DATA_PATH_ENV} to a writable directory"
+        )
+    finally:
+        connection.close()
+        shutil.rmtree(probe_dir, ignore_errors=True)
+    if not same:
+        return False, f"{probe_dir / PROBE_FILE} read back other content than was written"
+    return True, f"{directory} is readable and writable"
+
+
+def _write_and_read_back(connection: duckdb.DuckDBPyConnection, data_path: str) -> bool:
+    """Write the probe as the lake writes its files (DuckDB, Parquet) and read it back."""
+    probe = f"{data_path}{PROBE_DIR}/{PROBE_FILE}"
+    # COPY takes no parameter for its target, hence the quoting.
+    target = probe.replace("'", "''")
+    connection.execute(f"COPY (SELECT '{PROBE_TEXT}' AS probe) TO '{target}' (FORMAT parquet)")
+    read = connection.execute("SELECT probe FROM read_parquet(?)", [probe]).fetchone()
+    return read is not None and read[0] == PROBE_TEXT
+
+
+def _s3_data_path(lake: LakeConfig, data_path: str) -> tuple[bool, str]:
+    """List the prefix, then write the probe object and read it back."""
+    try:
+        connection = new_connection(lake)
+    except StorageError as error:
+        return False, _one_line(str(error))
+    step = "list"
+    try:
+        listed = connection.execute("SELECT count(*) FROM glob(?)", [f"{data_path}*"]).fetchone()
+        step = "write and read back"
+        same = _write_and_read_back(connection, data_path)
+    except duckdb.Error as error:
+        return False, _s3_reason(lake, data_path, step, error)
+    finally:
+        connection.close()
+    if not same:
+        return False, f"{data_path}{PROBE_DIR}/{PROBE_FILE} read back other content than written"
+    objects = int(listed[0]) if listed else 0
+    return True, (
+        f"{data_path}: listed ({objects} object(s) at the top level), wrote and read back "
+        f"{PROBE_DIR}/{PROBE_FILE}"
+    )
+
+
+def _s3_reason(lake: LakeConfig, data_path: str, step: str, error: BaseException) -> str:
+    """One line naming the setting and the bucket, never a secret."""
+    bucket = data_path.removeprefix("s3://").split("/", 1)[0]
+    text = _one_line(lake.redact(str(error)))
+    lowered = text.lower()
+    if "nosuchbucket" in lowered or "bucket does not exist" in lowered:
+        why = f"the bucket {bucket!r} does not exist; create it or fix {DATA_PATH_ENV}"
+    elif any(
+        word in lowered
+        for word in ("403", "accessdenied", "signaturedoesnotmatch", "invalidaccesskeyid")
+    ):
+        why = (
+            f"access to the bucket {bucket!r} was refused; check AWS_ACCESS_KEY_ID, "
+            "AWS_SECRET_ACCESS_KEY and the bucket's policy"
+        )
+    elif "could not" in lowered and ("connect" in lowered or "resolve" in lowered):
+        endpoint = lake.s3.endpoint if lake.s3 and lake.s3.endpoint else "AWS"
+        why = f"cannot reach the S3 endpoint {endpoint}; check AWS_ENDPOINT_URL ({text})"
+    else:
+        why = text
+    return f"cannot {step} {data_path} ({DATA_PATH_ENV}, bucket {bucket!r}): {why}"

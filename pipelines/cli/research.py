@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
+from assets.charts import CHART_NAMES, render_charts, write_charts
 from backquant.symbols import SUPPORTED_SYMBOLS
 from pipelines.cli.app import app, console, err_console
 from storage import Warehouse
-from storage.research.charts import CHART_NAMES, render_charts, write_charts
 
 
 @app.command()

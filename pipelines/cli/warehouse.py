@@ -171,6 +171,13 @@ def _emit(frame: pl.DataFrame, output_format: OutputFormat, output: Path | None)
         with pl.Config(tbl_rows=-1 if output else 50, tbl_cols=-1, fmt_str_lengths=60):
             text = str(frame)
     elif output_format is OutputFormat.csv:
+        nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
+        if nested:
+            err_console.print(
+                f"[red]--format csv cannot hold the nested column(s) {', '.join(nested)}[/]; "
+                "use --format json or parquet, or select them as text (CAST(… AS VARCHAR))"
+            )
+            raise typer.Exit(2)
         text = frame.write_csv()
     else:
         text = frame.write_json()

@@ -6,9 +6,9 @@ import struct
 from datetime import UTC, datetime
 from pathlib import Path
 
+from assets.charts import CHART_NAMES, render_charts, write_charts
+from assets.plots import PIXELS
 from storage import Warehouse
-from storage.research.charts import CHART_NAMES, render_charts, write_charts
-from storage.research.plots import PIXELS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

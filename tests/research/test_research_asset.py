@@ -10,11 +10,11 @@ import dagster as dg
 
 from assets.history import build_history_asset
 from assets.ingest import build_tick_asset
+from assets.plots import PIXELS
 from assets.research import CHART_TITLES, RESEARCH_ASSET, build_research_asset
 from assets.resources import BackQuantResource, WarehouseResource
 from backquant.symbols import SUPPORTED_SYMBOLS
 from pipelines.settings import DEFAULT_INGEST_CRON
-from storage.research.plots import PIXELS
 from storage.warehouse import Warehouse
 from tests.research.test_plots import png_size
 from tests.support.simulator import SIM_START, running_simulator

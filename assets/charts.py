@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
 
+from assets.plots import oi_by_expiry_png, series_png, term_structure_png
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.research import api
-from storage.research.plots import oi_by_expiry_png, series_png, term_structure_png
 from storage.warehouse import Warehouse
 
 CHART_NAMES: Final[tuple[str, ...]] = (
