@@ -53,12 +53,12 @@ def test_the_duckdb_cli_reads_the_lake_with_the_printed_script(tmp_path: Path) -
 def test_the_script_holds_no_password(tmp_path: Path) -> None:
     env = _env(
         tmp_path / "home",
-        TERMSTORE_CATALOG="postgres:host=127.0.0.1 port=1 dbname=lake user=u password=hunter2secret",
+        TERMSTORE_CATALOG="postgres:host=127.0.0.1 port=1 dbname=lake user=u password=hunter2sec",
         TERMSTORE_DATA_PATH=str(tmp_path / "data"),
     )
     script = subprocess.run(
         [BIN / "termstore", "attach-sql"], env=env, capture_output=True, text=True, check=True
     ).stdout
-    assert "hunter2secret" not in script
+    assert "hunter2sec" not in script
     assert "ducklake:postgres:host=127.0.0.1 port=1 dbname=lake user=u" in script
     assert "postgres_scanner" in script

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
 
-from assets.history import build_history_asset
+from assets.history import HISTORY_ASSET, build_history_asset
 from assets.ingest import TICK_ASSET, build_tick_asset
-from backquant.symbols import SUPPORTED_SYMBOLS
+from assets.maintenance import MAINTENANCE_ASSET, build_maintenance_asset
 from assets.resources import BackQuantResource, WarehouseResource
+from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.warehouse import Warehouse
 from tests.support.simulator import SIM_START, RunningSimulator, running_simulator
 
@@ -47,9 +48,13 @@ def checks_by_name(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheck
 
 
 def tick(
-    sim: RunningSimulator, home: Path, instance: dg.DagsterInstance, minutes: int = 0
+    sim: RunningSimulator,
+    home: Path,
+    instance: dg.DagsterInstance,
+    minutes: int = 0,
+    start: datetime = SIM_START,
 ) -> dg.ExecuteInProcessResult:
-    sim.clock.set(SIM_START + timedelta(minutes=minutes))
+    sim.clock.set(start + timedelta(minutes=minutes))
     return dg.materialize(
         [build_tick_asset(simulated=True)],
         resources=resources(sim, home),
@@ -67,7 +72,9 @@ def test_tick_stores_four_symbols_and_every_check_passes(
     metadata = result.asset_materializations_for_node(TICK_ASSET)[0].metadata
     assert sorted(str(metadata["stored"].value).split(", ")) == sorted(SUPPORTED_SYMBOLS)
     assert metadata["failed"].value == "none"
-    assert metadata["recovered_from_killed_tick"].value == "none"
+    rows_written = metadata["rows_written"].value
+    assert isinstance(rows_written, dict) and rows_written["snapshots"] == 4
+    assert metadata["duplicates_skipped"].value == 0
     assert "SIMULATED" in str(metadata["data_source"].value)
     assert "| BTCUSDT | stored |" in str(metadata["symbols"].value)
     checks = checks_by_name(result)
@@ -125,36 +132,127 @@ def test_run_fails_only_when_no_symbol_could_be_stored(
     assert logged.to_dicts() == [{"outcome": "unauthorized", "n": 4}]
 
 
-def test_history_partition_rebuilds_the_day_and_its_checks_pass(
+def history_asset(first_day: datetime | None = None) -> dg.AssetsDefinition:
+    start = (first_day or SIM_START).date() - timedelta(days=1)
+    partitions = dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1)
+    return build_history_asset(partitions_def=partitions, ingest_cron="* * * * *", simulated=True)
+
+
+def lake_snapshots(home: Path) -> int:
+    """Snapshots (committed transactions) of the lake so far."""
+    with Warehouse.open(home) as warehouse:
+        return int(warehouse.sql("SELECT count(*) FROM ducklake_snapshots('lake')").item())
+
+
+def test_history_partition_rebuilds_the_day_in_one_transaction_and_its_checks_pass(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    history = history_asset()
+    with running_simulator(frozen_at=SIM_START) as sim:
+        for minute in range(3):
+            assert tick(sim, tmp_path, instance, minutes=minute).success
+        empty = dg.materialize(
+            [history],
+            partition_key=(DAY - timedelta(days=1)).isoformat(),
+            resources=resources(sim, tmp_path),
+            instance=instance,
+        )
+        before = lake_snapshots(tmp_path)
+        rebuilt = dg.materialize(
+            [history],
+            partition_key=DAY.isoformat(),
+            resources=resources(sim, tmp_path),
+            instance=instance,
+        )
+    # The day's four symbols are replaced by one commit: readers see the old day or the new.
+    assert lake_snapshots(tmp_path) == before + 1
+    empty_day = empty.asset_materializations_for_node(HISTORY_ASSET)
+    assert "no_archive" in str(empty_day[0].metadata["per_symbol_day"].value)
+    assert empty_day[0].metadata["no_archive"].value != "none"
+
+    metadata = rebuilt.asset_materializations_for_node(HISTORY_ASSET)[0].metadata
+    assert metadata["rebuilt"].value == 4 and metadata["no_archive"].value == "none"
+    checks = checks_by_name(rebuilt)
+    assert checks["no_duplicate_keys"].passed
+    assert checks["matches_archive"].passed
+    assert not checks["coverage"].passed  # 3 ticks out of 1,440 scheduled
+    with Warehouse.open(tmp_path) as warehouse:
+        snapshots = warehouse.sql(
+            "SELECT symbol, count(*) AS n FROM snapshots GROUP BY symbol ORDER BY symbol"
+        )
+    assert snapshots["n"].to_list() == [3, 3, 3, 3]
+
+
+def ticks_per_symbol(warehouse: Warehouse) -> dict[str, list[datetime]]:
+    frame = warehouse.sql(
+        "SELECT s.symbol, s.computed_at, count(e.expiry) AS expiries FROM snapshots s "
+        "LEFT JOIN expiries e USING (symbol, computed_at) GROUP BY ALL ORDER BY ALL"
+    )
+    assert all(count > 0 for count in frame["expiries"]), "a snapshot without its expiries"
+    found: dict[str, list[datetime]] = {}
+    for symbol, computed_at, _ in frame.iter_rows():
+        found.setdefault(symbol, []).append(computed_at)
+    return found
+
+
+def test_a_backfill_of_today_then_a_tick_leaves_both_visible_at_once(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """The day still receiving ticks is rebuilt through Dagster, a tick lands right after, and
+    every reader sees both the rebuilt ticks and the new one without waiting for anything."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = max(now - timedelta(minutes=10), datetime.combine(now.date(), time(0, 0, 5), UTC))
+    today = start.date()
+    with running_simulator(frozen_at=start) as sim:
+        for minute in range(3):
+            assert tick(sim, tmp_path, instance, minutes=minute, start=start).success
+        attached = Warehouse.open(tmp_path)  # a reader that stays attached throughout
+        earlier = ticks_per_symbol(attached)
+        assert set(earlier) == set(SUPPORTED_SYMBOLS)
+        assert {len(ticks) for ticks in earlier.values()} == {3}
+        assert {ticks[0].date() for ticks in earlier.values()} == {today}
+
+        backfill = dg.materialize(
+            [history_asset(start)],
+            partition_key=today.isoformat(),
+            resources=resources(sim, tmp_path),
+            instance=instance,
+        )
+        assert backfill.success
+        assert checks_by_name(backfill)["matches_archive"].passed
+        assert tick(sim, tmp_path, instance, minutes=3, start=start).success
+
+    with Warehouse.open(tmp_path) as fresh:
+        for warehouse in (attached, fresh):
+            found = ticks_per_symbol(warehouse)
+            assert set(found) == set(SUPPORTED_SYMBOLS)
+            for symbol, ticks in found.items():
+                # the three rebuilt ticks, then the new one
+                assert ticks[:3] == earlier[symbol], symbol
+                assert len(ticks) == 4 and ticks[3] > ticks[2], symbol
+    attached.close()
+
+
+def test_lake_maintenance_merges_the_ticks_files_and_reports_them(
     tmp_path: Path, instance: dg.DagsterInstance
 ) -> None:
     with running_simulator(frozen_at=SIM_START) as sim:
         for minute in range(3):
             assert tick(sim, tmp_path, instance, minutes=minute).success
-        partitions = dg.DailyPartitionsDefinition(
-            start_date=(DAY - timedelta(days=1)).isoformat(), end_offset=1
-        )
-        history = build_history_asset(
-            partitions_def=partitions, ingest_cron="* * * * *", simulated=True
-        )
-        results = {
-            day: dg.materialize(
-                [history],
-                partition_key=day.isoformat(),
-                resources=resources(sim, tmp_path),
-                instance=instance,
-            )
-            for day in (DAY - timedelta(days=1), DAY)
-        }
-    empty_day = results[DAY - timedelta(days=1)].asset_materializations_for_node("expiry_history")
-    assert "no_archive" in str(empty_day[0].metadata["per_symbol_day"].value)
-    assert empty_day[0].metadata["no_archive"].value != "none"
-
-    checks = checks_by_name(results[DAY])
-    assert checks["no_duplicate_keys"].passed
-    assert checks["matches_archive"].passed
-    assert not checks["coverage"].passed  # 3 ticks out of 1,440 scheduled
-    snapshots = Warehouse.open(tmp_path).sql(
-        "SELECT symbol, count(*) AS n FROM snapshots GROUP BY symbol ORDER BY symbol"
+    result = dg.materialize(
+        [build_maintenance_asset(simulated=True)],
+        resources={"warehouse": WarehouseResource(home=str(tmp_path))},
+        instance=instance,
     )
-    assert snapshots["n"].to_list() == [3, 3, 3, 3]
+    assert result.success
+    metadata = result.asset_materializations_for_node(MAINTENANCE_ASSET)[0].metadata
+    before, after = metadata["data_files_before"].value, metadata["data_files_after"].value
+    assert isinstance(before, int) and isinstance(after, int)
+    # Three ticks wrote three files per table for the day; merging leaves one per table.
+    assert after < before
+    steps = str(metadata["steps"].value)
+    for step in ("merge_adjacent_files", "expire_snapshots", "cleanup_old_files"):
+        assert f"| {step} |" in steps
+    assert metadata["snapshots_kept"].value == lake_snapshots(tmp_path)
+    with Warehouse.open(tmp_path) as warehouse:
+        assert warehouse.sql("SELECT count(*) FROM snapshots").item() == 12

@@ -61,9 +61,9 @@ def test_dev_without_key_serves_a_simulated_ui_and_stops_everything(tmp_path: Pa
         output = (tmp_path / "dev.log").read_text()
         assert "SIMULATED DATA" in descriptions, output
         assert "BACKQUANT_API_KEY is not set" in " ".join(output.split())
-        simulator_port = int(
-            re.search(r"simulator\s+on\s+port\s+(\d+)", " ".join(output.split()))[1]
-        )
+        announced = re.search(r"simulator\s+on\s+port\s+(\d+)", " ".join(output.split()))
+        assert announced is not None, output
+        simulator_port = int(announced[1])
         assert port_open(simulator_port)
 
         dev.send_signal(signal.SIGTERM)

@@ -1,4 +1,5 @@
-"""End to end: real webserver + daemon, schedule on through GraphQL, ticks land, a backfill runs."""
+"""End to end: real webserver + daemon, schedule on through GraphQL, ticks land, a backfill runs;
+the UI shows lake maintenance scheduled and the lake's catalog as a variable's name."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from storage.lake_config import CATALOG_ENV
 from storage.warehouse import Warehouse
 from tests.support.dagster_ui import REPOSITORY, DagsterUI, running_dagster, simulated_env
 from tests.support.simulator import running_simulator
@@ -36,6 +38,13 @@ mutation Backfill($params: LaunchBackfillParams!) {
     __typename
     ... on LaunchBackfillSuccess { backfillId }
     ... on PythonError { message }
+  }
+}"""
+RESOURCE = """
+query Resource($selector: ResourceSelector!) {
+  topLevelResourceDetailsOrError(resourceSelector: $selector) {
+    __typename
+    ... on ResourceDetails { configuredValues { key value type } }
   }
 }"""
 BACKFILL_STATUS = """
@@ -69,13 +78,30 @@ def test_schedule_ticks_land_rows_and_backfill_rebuilds_days(tmp_path: Path) -> 
     today = datetime.now(UTC).date()
     yesterday = today - timedelta(days=1)
     home = tmp_path / "warehouse"
+    # The default catalog, named explicitly: the resource then gets it as a variable.
+    catalog = f"sqlite:{home}/catalog.sqlite"
     with (
         running_simulator() as sim,
-        running_dagster(tmp_path, simulated_env(sim, home, yesterday)) as ui,
+        running_dagster(
+            tmp_path, {**simulated_env(sim, home, yesterday), CATALOG_ENV: catalog}
+        ) as ui,
     ):
         schedule = {**REPOSITORY, "scheduleName": "ingest_every_minute"}
         started = ui.start_schedule("ingest_every_minute")
         assert started.get("scheduleState", {}).get("status") == "RUNNING", started
+
+        # Lake maintenance runs hourly without anyone turning it on.
+        maintenance = {**REPOSITORY, "scheduleName": "lake_maintenance_hourly"}
+        state = ui.graphql(SCHEDULE_STATE, selector=maintenance)["scheduleOrError"]
+        assert state["scheduleState"]["status"] == "RUNNING", state
+        # The catalog string may hold a password: the UI shows the variable's name only.
+        resource = ui.graphql(RESOURCE, selector={**REPOSITORY, "resourceName": "warehouse"})[
+            "topLevelResourceDetailsOrError"
+        ]
+        shown = {value["key"]: value for value in resource["configuredValues"]}
+        assert shown["catalog"]["type"] == "ENV_VAR", resource
+        assert shown["catalog"]["value"] == CATALOG_ENV
+        assert catalog not in str(resource)
 
         wait_for(
             "two scheduled ingest runs",
@@ -86,9 +112,10 @@ def test_schedule_ticks_land_rows_and_backfill_rebuilds_days(tmp_path: Path) -> 
         state = ui.graphql(SCHEDULE_STATE, selector=schedule)["scheduleOrError"]["scheduleState"]
         ui.graphql(STOP_SCHEDULE, id=state["id"])
 
-        ticks = Warehouse.open(home).sql(
-            "SELECT symbol, count(DISTINCT computed_at) AS n FROM snapshots GROUP BY symbol"
-        )
+        with Warehouse.open(home) as warehouse:
+            ticks = warehouse.sql(
+                "SELECT symbol, count(DISTINCT computed_at) AS n FROM snapshots GROUP BY symbol"
+            )
         assert ticks.height == 4
         assert min(ticks["n"]) >= 2
 
@@ -110,16 +137,14 @@ def test_schedule_ticks_land_rows_and_backfill_rebuilds_days(tmp_path: Path) -> 
         assert final in {"COMPLETED", "COMPLETED_SUCCESS"}, f"{final}\n{ui.logs()}"
         assert successful_runs(ui, "__ASSET_JOB")
 
-    warehouse = Warehouse.open(home)
-    cold = warehouse.sql(
-        "SELECT symbol, count(*) AS n FROM snapshots "
-        f"WHERE CAST(computed_at AT TIME ZONE 'UTC' AS DATE) = DATE '{today}' GROUP BY symbol"
-    )
-    assert cold.height == 4
-    assert min(cold["n"]) >= 2
-    assert (
-        warehouse.sql(
+    with Warehouse.open(home) as warehouse:
+        rebuilt = warehouse.sql(
+            "SELECT symbol, count(*) AS n FROM snapshots "
+            f"WHERE CAST(computed_at AT TIME ZONE 'UTC' AS DATE) = DATE '{today}' GROUP BY symbol"
+        )
+        duplicates = warehouse.sql(
             "SELECT count(*) - count(DISTINCT (symbol, computed_at)) AS d FROM snapshots"
-        )["d"][0]
-        == 0
-    )
+        )
+    assert rebuilt.height == 4
+    assert min(rebuilt["n"]) >= 2
+    assert duplicates["d"][0] == 0

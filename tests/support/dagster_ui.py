@@ -34,7 +34,8 @@ mutation Start($selector: ScheduleSelector!) {
 
 
 def simulated_env(sim: RunningSimulator, home: Path, history_start: date) -> dict[str, str]:
-    """The code location's environment: the simulator as BackQuant, a throwaway warehouse."""
+    """The code location's environment: the simulator as BackQuant, a throwaway lake (the
+    default: catalog file and data under ``home``)."""
     return {
         "BACKQUANT_API_KEY": sim.api_key,
         "BACKQUANT_BASE_URL": sim.base_url,
@@ -103,7 +104,14 @@ def running_dagster(tmp_path: Path, env: dict[str, str]) -> Iterator[DagsterUI]:
     prepare_dagster_home(dagster_home)
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
-    full_env = {**os.environ, **env, "DAGSTER_HOME": str(dagster_home)}
+    # Only ``env`` configures the code location: a lake or key exported in the shell must not
+    # leak into the test's.
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("TERMSTORE_", "BACKQUANT_"))
+    }
+    full_env = {**inherited, **env, "DAGSTER_HOME": str(dagster_home)}
     port = free_port()
     workspace = str(ROOT / "workspace.yaml")
     commands = {
