@@ -25,7 +25,7 @@ import polars as pl
 from backquant.errors import InvalidResponseError, SchemaViolationError
 from backquant.validation import ParsedSummary
 from storage.archive import RESPONSES, ArchiveRecord, day_bounds, fetch_json, records_frame
-from storage.normalise import normalise_each
+from storage.normalise import normalise_each, normalise_many
 from storage.parsing import gc_paused, parse_summaries
 from storage.quarantine import Refusal, quarantine_frame
 from storage.records import (
@@ -175,6 +175,29 @@ def _logged_attempts(
     return {(symbol, at.astimezone(UTC)) for symbol, at in rows}
 
 
+_ACCEPTED: Final = True
+
+
+def _normalise(
+    items: Sequence[FetchedBody], new: list[tuple[int, datetime, ParsedSummary]]
+) -> tuple[SummaryFrames | None, dict[int, SummaryFrames | RejectedValueError | bool]]:
+    """The rows of the new bodies. Usually all are accepted: the first body of each key is
+    normalised in one batch, whose frames are stored as they are (``_ACCEPTED`` marks its
+    bodies). When any body is refused, each is normalised on its own, so a refused body never
+    claims its key from a valid one later in the input."""
+    first: dict[tuple[str, datetime], tuple[int, ParsedSummary]] = {}
+    for position, key, parsed in new:
+        first.setdefault((items[position].fetch.symbol, key), (position, parsed))
+    try:
+        batch = normalise_many(
+            (parsed, items[position].fetch) for position, parsed in first.values()
+        )
+    except RejectedValueError:
+        results = normalise_each([(parsed, items[position].fetch) for position, _, parsed in new])
+        return None, dict(zip([position for position, _, _ in new], results, strict=True))
+    return batch, {position: _ACCEPTED for position, _ in first.values()}
+
+
 def _kept_bodies(
     connection: duckdb.DuckDBPyConnection, fetches: list[FetchMeta]
 ) -> dict[str, bytes]:
@@ -207,13 +230,7 @@ def _import_day(
         for position, key, parsed in filed.accepted
         if (items[position].fetch.symbol, key) not in archived
     ]
-    normalised = dict(
-        zip(
-            [position for position, _, _ in new],
-            normalise_each([(parsed, items[position].fetch) for position, _, parsed in new]),
-            strict=True,
-        )
-    )
+    batch, normalised = _normalise(items, new)
     records: list[ArchiveRecord] = []
     frames: list[SummaryFrames] = []
     for position, key, parsed in filed.accepted:
@@ -233,7 +250,8 @@ def _import_day(
             continue
         archived[(fetch.symbol, key)] = fetch_json(fetch)
         records.append(ArchiveRecord(fetch.symbol, key, fetch, items[position].raw))
-        frames.append(result)
+        if isinstance(result, SummaryFrames):
+            frames.append(result)
         outcomes.append(BodyOutcome(position, STORED, STORED, key, _request_id(parsed, fetch)))
     refused = [items[o.position].fetch for o in outcomes if o.status == QUARANTINED]
     outcomes, refusals = _quarantine(items, outcomes, _kept_bodies(connection, refused))
@@ -244,7 +262,12 @@ def _import_day(
         if records:
             insert(connection, RESPONSES, records_frame(records))
             for table in SUMMARY_TABLES:
-                insert(connection, table, pl.concat([getattr(f, table) for f in frames]))
+                rows = (
+                    getattr(batch, table)
+                    if batch
+                    else pl.concat([getattr(f, table) for f in frames])
+                )
+                insert(connection, table, rows)
             # Rows landing in a day that already has its hourly sample re-sample it.
             keys = [(record.symbol, record.computed_at) for record in records]
             resample_late_rows(connection, keys, datetime.now(UTC))
