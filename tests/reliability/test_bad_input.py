@@ -1,36 +1,51 @@
-"""Bad input corpus: each case gets a clear error or a quarantine; other symbols are unaffected.
+"""Bad input corpus: each case gets a clear error or a quarantine, and nothing half-done.
 
-Configuration cases fail when the settings are built, with a message naming the setting and never
-the key. Response cases are served over loopback HTTP to BTCUSDT while the other three symbols get
-valid bodies in the same tick: BTCUSDT must end up rejected (logged with its reason, the body
-quarantined when one arrived) or, for contract drift, stored with the drift recorded; the others
-are stored either way.
+Client configuration cases fail when the settings are built, with a message naming the setting
+and never the key. Lake settings that cannot work (a catalog of another kind, an unreachable
+PostgreSQL, a missing bucket, refused S3 credentials, a catalog file that is no catalog) are run
+through the real CLI, ``termstore ingest --once`` against a loopback BackQuant and ``termstore
+sql``: each must exit 2 with one ``error:`` line naming what to fix, fetch nothing, and write
+nothing (no catalog created or changed, no object stored, no file left under the home but the
+writer lock). Response cases are served over loopback HTTP to BTCUSDT while the other three
+symbols get valid bodies in the same tick: BTCUSDT must end up rejected (logged with its reason,
+the body quarantined when one arrived) or, for contract drift, stored with the drift recorded;
+the others are stored either way.
 """
 
 from __future__ import annotations
 
-import os
+import random
+import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
+from moto.core.authorization import enable_iam_authentication
 
 from backquant.config import ApiKey, ClientConfig, RetryPolicy
 from backquant.errors import ConfigError
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage import Warehouse, ingest_once
+from storage.errors import LakeConfigError
+from tests.reliability.team_lake import TeamLake
+from tests.storage.helpers import open_local
 from tests.support.bodies import error_body, summary_document
 from tests.support.scripted_server import Reply, ScriptedBackQuant
-from tests.support.simulator import SIM_START, running_simulator
+from tests.support.services import free_port
 
 KEY = "bq_live_CANARYbadinput0123456789abcdef"
+SECRET = "CANARYlakesecret0123456789abcdef"
+"""A password or S3 secret key in a bad setting: it must show in no output."""
 ROOT = Path(__file__).resolve().parents[2]
+TERMSTORE = Path(sys.executable).parent / "termstore"
 NO_RETRIES = RetryPolicy(
     deadline_s=3.0, upstream_backoff_s=(), rate_limit_retries=0, transport_retries=0
 )
@@ -38,7 +53,14 @@ STORED = "stored"
 REJECTED = "rejected"
 
 
-# --- configuration ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[ScriptedBackQuant, str]]:
+    scripted = ScriptedBackQuant()
+    with scripted.running() as running:
+        yield scripted, running.base_url
+
+
+# --- client configuration ---------------------------------------------------------------------
 
 CONFIG_CASES: dict[str, tuple[dict[str, Any], str]] = {
     "key-empty": ({"BACKQUANT_API_KEY": ""}, "empty"),
@@ -71,71 +93,212 @@ def test_bad_configuration_fails_early_with_a_clear_message(case: str) -> None:
     assert KEY not in message and KEY.strip() not in repr(caught.value)
 
 
+def _termstore(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(TERMSTORE), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def _cli_env(tmp_path: Path, home: Path, base_url: str, **settings: str) -> dict[str, str]:
+    """A clean environment: the BackQuant settings, the home and ``settings``, nothing else."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path / "user"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "BACKQUANT_API_KEY": KEY,
+        "BACKQUANT_BASE_URL": base_url,
+        "TERMSTORE_HOME": str(home),
+        **settings,
+    }
+
+
 def test_warehouse_home_that_is_a_file_says_so(tmp_path: Path) -> None:
     home = tmp_path / "not-a-dir"
     home.write_text("oops")
-    with pytest.raises(NotADirectoryError, match="TERMSTORE_HOME"):
+    with pytest.raises(LakeConfigError, match="TERMSTORE_HOME"):
         Warehouse.open(home)
 
 
 def test_cli_ingest_without_a_key_explains_what_to_set(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKQUANT_")}
-    env["TERMSTORE_HOME"] = str(tmp_path / "home")
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "termstore"), "ingest", "--once"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode != 0
+    env = _cli_env(tmp_path, tmp_path / "home", "https://api.backquant.com")
+    del env["BACKQUANT_API_KEY"]
+    done = _termstore(env, "ingest", "--once")
+    assert done.returncode == 2
     output = done.stdout + done.stderr
     assert "BACKQUANT_API_KEY" in output
     assert "Traceback" not in output
+    assert not (tmp_path / "home").exists(), "nothing is created before the key is checked"
 
 
-def test_cli_ingest_with_an_unreadable_tick_journal_says_what_to_do(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    Warehouse.open(home).close()
-    (home / "state" / "tick-journal.parquet").write_bytes(b"not parquet")
-    with running_simulator(frozen_at=SIM_START) as sim:
-        done = subprocess.run(
-            [str(Path(sys.executable).parent / "termstore"), "ingest", "--once"],
-            env={
-                **os.environ,
-                "BACKQUANT_API_KEY": sim.api_key,
-                "BACKQUANT_BASE_URL": sim.base_url,
-                "TERMSTORE_HOME": str(home),
-            },
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert done.returncode == 1
-    output = "".join((done.stdout + done.stderr).split())  # rich wraps long paths anywhere
-    assert "tick-journal.parquetcannotberead" in output
-    assert "Moveitaside" in output
-    assert "Traceback" not in output
+# --- lake settings ----------------------------------------------------------------------------
 
 
-def test_cli_rebuild_with_a_damaged_state_file_says_what_to_do(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    Warehouse.open(home).close()
-    (home / "state" / "tiers.json").write_text("{not json")
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "termstore"), "rebuild", "--date", "2026-03-02"],
-        env={**os.environ, "TERMSTORE_HOME": str(home)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+@dataclass(frozen=True)
+class LakeCase:
+    settings: dict[str, str]
+    """TERMSTORE_* and AWS_* variables for the CLI."""
+    names: tuple[str, ...]
+    """What the error line must name: the variable to fix, the path or the bucket."""
+    state: Callable[[], object]
+    """Whatever the case could wrongly write to (a catalog file, a database, a bucket)."""
+    secrets: tuple[str, ...] = (SECRET,)
+    checks_credentials: bool = False
+    """moto checks S3 credentials while the CLI runs (it accepts any key otherwise)."""
+
+
+def _nothing() -> object:
+    return None
+
+
+def _team_lake(request: pytest.FixtureRequest) -> TeamLake:
+    lake: TeamLake = request.getfixturevalue("team_lake")
+    return lake
+
+
+def _database_tables(lake: TeamLake) -> list[str]:
+    with psycopg.connect(lake.postgres.dsn()) as connection:
+        rows = connection.execute(
+            "SELECT tablename FROM pg_tables "
+            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY tablename"
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _buckets(lake: TeamLake) -> list[str]:
+    return sorted(bucket["Name"] for bucket in lake.s3.client().list_buckets()["Buckets"])
+
+
+def _catalog_of_another_kind(tmp_path: Path, request: pytest.FixtureRequest) -> LakeCase:
+    return LakeCase(
+        {"TERMSTORE_CATALOG": f"mysql:host=db user=termstore password={SECRET}"},
+        ("TERMSTORE_CATALOG",),
+        _nothing,
     )
-    assert done.returncode == 2
-    output = "".join((done.stdout + done.stderr).split())
-    assert "tiers.jsonisunreadable" in output and "restoreitfromabackup" in output
-    assert "Traceback" not in output
+
+
+def _postgres_unreachable(tmp_path: Path, request: pytest.FixtureRequest) -> LakeCase:
+    closed = free_port()  # bound and released: nothing listens there
+    catalog = f"postgres:host=127.0.0.1 port={closed} dbname=lake user=termstore password={SECRET}"
+    return LakeCase({"TERMSTORE_CATALOG": catalog}, ("TERMSTORE_CATALOG",), _nothing)
+
+
+def _bucket_missing(tmp_path: Path, request: pytest.FixtureRequest) -> LakeCase:
+    lake = _team_lake(request)
+    bucket = f"missing-{uuid.uuid4().hex[:12]}"
+    return LakeCase(
+        {**lake.env(), "TERMSTORE_DATA_PATH": f"s3://{bucket}/lake"},
+        ("TERMSTORE_DATA_PATH", bucket),
+        lambda: (_database_tables(lake), _buckets(lake)),
+        secrets=(lake.s3.secret_key,),
+    )
+
+
+def _s3_credentials_wrong(tmp_path: Path, request: pytest.FixtureRequest) -> LakeCase:
+    lake = _team_lake(request)
+    wrong = {"AWS_ACCESS_KEY_ID": f"AKIA{uuid.uuid4().hex[:16].upper()}"}
+    return LakeCase(
+        {**lake.env(), **wrong, "AWS_SECRET_ACCESS_KEY": SECRET},
+        ("TERMSTORE_DATA_PATH", lake.bucket),
+        lambda: (_database_tables(lake), lake.keys()),
+        checks_credentials=True,
+    )
+
+
+def _catalog_of_random_bytes(tmp_path: Path, request: pytest.FixtureRequest) -> LakeCase:
+    path = tmp_path / "catalog.sqlite"
+    path.write_bytes(random.Random(3).randbytes(8192))
+    return LakeCase(
+        {"TERMSTORE_CATALOG": f"sqlite:{path}"},
+        (str(path), "TERMSTORE_CATALOG"),
+        path.read_bytes,
+        secrets=(),
+    )
+
+
+def _catalog_of_another_application(tmp_path: Path, request: pytest.FixtureRequest) -> LakeCase:
+    path = tmp_path / "accounts.sqlite"
+    with closing(sqlite3.connect(path)) as database:
+        database.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT)")
+        database.execute("INSERT INTO accounts (name) VALUES ('ada')")
+        database.commit()
+    return LakeCase(
+        {"TERMSTORE_CATALOG": f"sqlite:{path}"},
+        (str(path), "TERMSTORE_CATALOG"),
+        path.read_bytes,
+        secrets=(),
+    )
+
+
+LAKE_CASES: dict[str, Callable[[Path, pytest.FixtureRequest], LakeCase]] = {
+    "catalog-of-another-kind": _catalog_of_another_kind,
+    "postgres-unreachable": _postgres_unreachable,
+    "bucket-missing": _bucket_missing,
+    "s3-credentials-wrong": _s3_credentials_wrong,
+    "catalog-file-of-random-bytes": _catalog_of_random_bytes,
+    "catalog-file-of-another-application": _catalog_of_another_application,
+}
+COMMANDS = {"ingest": ("ingest", "--once"), "sql": ("sql", "select 1")}
+
+
+def _script_valid_bodies(scripted: ScriptedBackQuant) -> None:
+    for symbol in SUPPORTED_SYMBOLS:
+        scripted.script(symbol, Reply(200, orjson.dumps(summary_document(symbol))))
+
+
+def _home_files(home: Path) -> list[str]:
+    """What the run left under the home, but the writer lock (taken before the lake opens)."""
+    return sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.name != "writer.lock")
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("case", sorted(LAKE_CASES))
+def test_unusable_lake_settings_fail_on_one_line_and_write_nothing(
+    case: str,
+    command: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    server: tuple[ScriptedBackQuant, str],
+) -> None:
+    scripted, base_url = server
+    _script_valid_bodies(scripted)
+    setup = LAKE_CASES[case](tmp_path, request)
+    home = tmp_path / "home"
+    before = setup.state()
+    fetched = len(scripted.requests)
+    checking: AbstractContextManager[object] = (
+        enable_iam_authentication() if setup.checks_credentials else nullcontext()
+    )
+    with checking:
+        done = _termstore(_cli_env(tmp_path, home, base_url, **setup.settings), *COMMANDS[command])
+
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    for name in setup.names:
+        assert name in lines[0], f"the error does not name {name}: {lines[0]}"
+    for secret in (*setup.secrets, KEY):
+        assert secret not in output
+    assert len(scripted.requests) == fetched, "ingest fetched although the lake is unusable"
+    assert not home.exists() or _home_files(home) == []
+    assert setup.state() == before, "the failed command changed the catalog or the bucket"
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_the_same_commands_work_on_a_usable_lake(
+    command: str, tmp_path: Path, server: tuple[ScriptedBackQuant, str]
+) -> None:
+    """The control for the cases above: with usable settings the same run succeeds."""
+    scripted, base_url = server
+    _script_valid_bodies(scripted)
+    fetched = len(scripted.requests)
+    home = tmp_path / "home"
+    done = _termstore(_cli_env(tmp_path, home, base_url), *COMMANDS[command])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr.strip() == ""
+    if command == "ingest":
+        assert len(scripted.requests) == fetched + len(SUPPORTED_SYMBOLS)
+    assert "catalog.sqlite" in _home_files(home)
 
 
 # --- responses --------------------------------------------------------------------------------
@@ -243,15 +406,8 @@ BODY_CASES: dict[str, BodyCase] = {
 }
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[ScriptedBackQuant, str]]:
-    scripted = ScriptedBackQuant()
-    with scripted.running() as running:
-        yield scripted, running.base_url
-
-
 def test_corpus_has_at_least_thirty_cases() -> None:
-    assert len(BODY_CASES) + len(CONFIG_CASES) + 2 >= 30
+    assert len(BODY_CASES) + len(CONFIG_CASES) + len(LAKE_CASES) >= 30
     assert len(BODY_CASES) >= 30
 
 
@@ -286,7 +442,7 @@ def test_bad_response_is_rejected_or_recorded_and_others_stored(
         read_timeout_s=0.5,
         connect_timeout_s=1.0,
     )
-    warehouse = Warehouse.open(tmp_path / "home", hot_grace=timedelta(hours=1))
+    warehouse = open_local(tmp_path / "home")
     report = ingest_once(warehouse, config)
 
     for symbol in SUPPORTED_SYMBOLS[1:]:
@@ -307,8 +463,12 @@ def test_bad_response_is_rejected_or_recorded_and_others_stored(
         assert btc.reason and len(btc.reason) > 20, btc
         assert log[0]["reason"] == btc.reason
         if body_case.reply.status == 200 and body_case.reply.delay_s == 0:
-            assert btc.quarantine_file, f"a 200 body that was refused is quarantined: {btc}"
-            assert Path(btc.quarantine_file).exists()
+            assert btc.quarantine_id, f"a 200 body that was refused is quarantined: {btc}"
+            assert log[0]["quarantine_id"] == btc.quarantine_id
+            kept = warehouse.sql(
+                f"SELECT body FROM quarantine WHERE quarantine_id = '{btc.quarantine_id}'"
+            )
+            assert kept["body"].to_list() == [body_case.reply.body], "kept byte for byte"
         stored = warehouse.sql("SELECT count(*) FROM snapshots WHERE symbol = 'BTCUSDT'").item()
         assert stored == 0
     assert KEY not in (btc.reason or "")

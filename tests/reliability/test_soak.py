@@ -7,7 +7,8 @@ the same fault for the same (symbol, request number) as the server does.
 
 Fetch times are relabelled to the simulated minute before storing (the scheduler would have
 fetched at that minute), so ``ingest_gaps``, which works per minute of ``started_at``, can be
-compared with the injected faults minute by minute.
+compared with the injected faults minute by minute. Maintenance runs every ``MAINTAIN_EVERY``
+ticks, as the hourly schedule would, and leaves one data file per table and day.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from backquant.client import FetchOutcome, fetch_all_sync
 from backquant.config import RetryPolicy
 from backquant.simulator.faults import FaultPlan
 from backquant.symbols import SUPPORTED_SYMBOLS
-from storage import Warehouse, ingest_outcomes
+from storage import ingest_outcomes
+from storage.lake_schema import LAKE_TABLES
+from storage.maintenance import maintain
 from tests.reliability.sizes import sized
-from tests.storage.helpers import duplicate_keys
+from tests.storage.helpers import KEY_COLUMNS, duplicate_keys, open_local
 from tests.support.simulator import SIM_START, running_simulator
 
 SEED = 11
+MAINTAIN_EVERY = 30
 FAULTS = "burst(1)@10%; 500@2.5%; 503@2.5%; hang(1)@2%; truncate@1%; drift-unknown@1%"
 """10 % 429, 5 % 5xx, 2 % timeouts, 1 % malformed, 1 % drift, per symbol and request."""
 NO_RETRIES = RetryPolicy(
@@ -56,7 +60,7 @@ def test_faulty_ticks_store_each_success_once_and_log_each_failure(
 ) -> None:
     shadow = FaultPlan(SEED, FAULTS)
     expected_fault: dict[tuple[str, int], str] = {}
-    warehouse = Warehouse.open(tmp_path / "home")
+    warehouse = open_local(tmp_path / "home")
     with running_simulator(
         frozen_at=SIM_START, seed=SEED, faults=FAULTS, burst_limit_per_minute=10**6
     ) as sim:
@@ -70,6 +74,8 @@ def test_faulty_ticks_store_each_success_once_and_log_each_failure(
                     expected_fault[(symbol, minute)] = fault.name
             outcomes = {s: _relabel(o, at) for s, o in fetch_all_sync(config).items()}
             ingest_outcomes(warehouse, outcomes)
+            if minute % MAINTAIN_EVERY == MAINTAIN_EVERY - 1:
+                maintain(warehouse)
 
     failing = {key: name for key, name in expected_fault.items() if name in EXPECTED_KIND}
     drifted = {key for key, name in expected_fault.items() if name == "drift-unknown"}
@@ -100,17 +106,17 @@ def test_faulty_ticks_store_each_success_once_and_log_each_failure(
     assert {(row["symbol"], _minute_of(row["computed_at"])) for row in stored} == expected_keys
     for row in stored:
         assert bool(row["drift"]) == ((row["symbol"], _minute_of(row["computed_at"])) in drifted)
-    assert duplicate_keys(warehouse) == {
-        "snapshots": 0,
-        "expiries": 0,
-        "venue_oi": 0,
-        "ingest_log": 0,
-    }
+    assert duplicate_keys(warehouse) == dict.fromkeys(KEY_COLUMNS, 0)
+    archived = warehouse.sql("SELECT count(*) FROM responses").item()
+    assert archived == len(expected_keys), "every stored response is archived once"
 
     gaps = warehouse.sql("SELECT symbol, minute, outcomes FROM ingest_gaps").to_dicts()
     assert {(g["symbol"], _minute_of(g["minute"])) for g in gaps} == set(failing)
-    quarantined = list((warehouse.home / "quarantine").rglob("*.body"))
-    assert len(quarantined) == sum(1 for name in failing.values() if name == "truncate")
+    quarantined = warehouse.sql("SELECT count(*) FROM quarantine").item()
+    assert quarantined == sum(1 for name in failing.values() if name == "truncate")
+    days = warehouse.sql("SELECT count(DISTINCT CAST(started_at AS DATE)) FROM ingest_log").item()
+    merged = maintain(warehouse)
+    assert merged.files_after <= len(LAKE_TABLES) * days + 1, merged.as_dict()
     warehouse.close()
 
 

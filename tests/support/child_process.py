@@ -6,18 +6,21 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_ready_child(module: str, *args: str) -> subprocess.Popen[str]:
+def start_ready_child(
+    module: str, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
     """The running child, once it printed "ready"; a child that fails to start is killed and its
-    stderr is the assertion message."""
+    stderr is the assertion message. ``env`` replaces the environment (default: inherited)."""
     child = subprocess.Popen(
         [sys.executable, "-m", module, *args],
         cwd=ROOT,
+        env=None if env is None else dict(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -30,34 +33,28 @@ def start_ready_child(module: str, *args: str) -> subprocess.Popen[str]:
     return child
 
 
-def kill_after(module: str, delay_s: float, *args: str) -> None:
-    """Start ``module`` (a writer looping until killed), let it work ``delay_s`` seconds, then
-    SIGKILL it: the crash tests' random instant. Fails if the child died on its own first."""
-    child = start_ready_child(module, *args)
-    time.sleep(delay_s)
-    assert child.poll() is None, child.communicate()[1]
+def read_until(child: subprocess.Popen[str], wanted: str) -> list[str]:
+    """The child's stdout lines up to and including ``wanted``; fails with the child's stderr
+    when it exits first."""
+    assert child.stdout is not None
+    seen = []
+    while True:
+        line = child.stdout.readline()
+        if not line:
+            child.wait(timeout=30)
+            raise AssertionError(
+                f"the child exited ({child.returncode}) before printing {wanted!r}: "
+                f"{child.communicate()[1][-2000:]}"
+            )
+        seen.append(line.strip())
+        if seen[-1] == wanted:
+            return seen
+
+
+def sigkill(child: subprocess.Popen[str]) -> tuple[str, str]:
+    """SIGKILL a child that must still be running; returns the rest of its stdout and stderr."""
+    assert child.poll() is None, f"the child died on its own: {child.communicate()[1][-2000:]}"
     os.kill(child.pid, signal.SIGKILL)
-    child.communicate(timeout=10)
-    assert child.returncode == -signal.SIGKILL
-
-
-def process_exited(pid: int) -> bool:
-    """Gone, or a zombie waiting for a reaper (``kill -0`` still finds those); Linux /proc."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True
-    return "\nState:\tZ" in status
-
-
-def child_pids(parent: int) -> list[int]:
-    """The running children of ``parent`` (Linux /proc)."""
-    children = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text = status.read_text()
-        except OSError:
-            continue
-        if f"\nPPid:\t{parent}\n" in text and "\nState:\tZ" not in text:
-            children.append(int(status.parent.name))
-    return children
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == -signal.SIGKILL, (child.returncode, err[-2000:])
+    return out, err
