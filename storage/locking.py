@@ -5,7 +5,8 @@ the catalog (a SQLite catalog answers a second concurrent writer with "database 
 makes a rebuild and a tick of the same day follow each other. ``flock`` is released by the
 kernel when a process dies, even by SIGKILL, so a crash never leaves the lake locked. Readers
 never take it. Writers on several machines (a PostgreSQL catalog) are kept apart by Dagster's
-concurrency limits; a conflicting commit is refused by DuckLake and retried.
+concurrency limits; a commit that conflicts with another machine's is refused by DuckLake
+(nothing of it lands), and a rebuild retries it (storage.writes.retry_on_conflict).
 """
 
 from __future__ import annotations
