@@ -22,14 +22,11 @@ ROOT = BENCH_DIR.parent
 ORDER = (
     "corpus",
     "ingest_bench",
+    "tick_bench",
     "day_bench",
     "query_bench",
-    "tick_bench",
-    "scaling_bench",
     "schedule_bench",
-    "warehouse_bench",
     "simulator_throughput",
-    "research_bench",
 )
 """Known scripts in run order; scripts not present in this checkout are skipped."""
 

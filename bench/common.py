@@ -1,4 +1,5 @@
-"""Shared pieces of the benchmark scripts: timing, machine description, results, progress bars."""
+"""Shared pieces of the benchmark scripts: timing, machine description, results, progress bars,
+and the lake's rows and bytes per table."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import duckdb
 import orjson
 from rich.progress import (
     BarColumn,
@@ -112,6 +114,57 @@ def tracked(items: Iterable[T], description: str, total: int) -> Iterator[T]:
 
 def directory_bytes(root: Path, pattern: str = "*") -> int:
     return sum(path.stat().st_size for path in root.rglob(pattern) if path.is_file())
+
+
+def load_average() -> float:
+    """The 1-minute load average: the machine is shared, so every figure carries it."""
+    return round(os.getloadavg()[0], 2)
+
+
+def with_load(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``action``'s results with the load average before and after."""
+    before = load_average()
+    results = action()
+    return {**results, "load_average_before_after": [before, load_average()]}
+
+
+def table_sizes(connection: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
+    """Per lake table: rows, data files and their bytes (what the current snapshot
+    references; files awaiting clean-up are not counted), delete files and their bytes."""
+    info = connection.execute(
+        "SELECT table_name, file_count, file_size_bytes, delete_file_count, "
+        "delete_file_size_bytes FROM ducklake_table_info('lake') ORDER BY table_name"
+    ).fetchall()
+    sizes = {}
+    for name, files, size, delete_files, delete_size in info:
+        row = connection.execute(f"SELECT count(*) FROM {name}").fetchone()
+        sizes[name] = {
+            "rows": int(row[0]) if row else 0,
+            "data_files": int(files),
+            "data_bytes": int(size),
+            "delete_files": int(delete_files),
+            "delete_bytes": int(delete_size),
+        }
+    return sizes
+
+
+def bytes_per_row(sizes: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Goal 5's figures from ``table_sizes``: bytes per expiry row (the expiries table alone,
+    and the three summary tables together) and bytes per archived response."""
+    expiry_rows = sizes["expiries"]["rows"]
+    summary = sum(sizes[table]["data_bytes"] for table in ("snapshots", "expiries", "venue_oi"))
+    responses = sizes["responses"]
+    return {
+        "expiry_rows": expiry_rows,
+        "bytes_per_expiry_row_expiries_table": round(
+            sizes["expiries"]["data_bytes"] / expiry_rows, 2
+        ),
+        "bytes_per_expiry_row_three_summary_tables": round(summary / expiry_rows, 2),
+        "responses": responses["rows"],
+        "bytes_per_response_responses_table": round(responses["data_bytes"] / responses["rows"], 1)
+        if responses["rows"]
+        else None,
+    }
 
 
 def write_results(name: str, command: str, results: dict[str, Any]) -> Path:

@@ -1,25 +1,34 @@
 """Benchmark corpora from the simulator's market, built once and cached outside the repository.
 
 - **Day corpus**: one day of 1-minute ticks × 4 symbols = 5,760 response bodies, exactly as the
-  simulator serves them (``Market(seed).expiry_summary_bytes``), one body per line (NDJSON).
-- **Year corpus**: a warehouse home holding 52 weeks (364 days) of 1-minute history × 4 symbols.
-  By default the last ``REAL_DAYS`` days go through the real write path (simulator bodies →
-  ``bulk_ingest``: validation, archive pack, cold files) and the earlier weeks are **clones** of
-  those real days: the same cold files with every timestamp, date and expiry token shifted back
-  by whole weeks (weekdays, and so the listing pattern, are preserved). Row counts, file sizes and
-  query costs are those of a real year; the values repeat weekly. The simulator's model costs
-  ~1.8 ms a body, so a year with no clones (``--real-days 364``, 2.1M bodies) took 43 min 38 s
-  on a 2-core machine; it is built once and then kept by every benchmark.
+  simulator serves them (``Market(seed).expiry_summary_bytes``), one body per line (NDJSON),
+  tick-major (4 consecutive bodies per minute, in ``SUPPORTED_SYMBOLS`` order).
+- **Year corpus**: a lake (the default local setup: SQLite catalog, data directory) holding 52
+  weeks (364 days) of 1-minute history × 4 symbols. The last ``REAL_DAYS`` days go through the
+  real write path (simulator bodies → ``bulk_ingest``: validation, raw archive, summary rows,
+  ingest log; then ``materialise_days`` for their hourly sample). The earlier weeks are
+  **clones** of those days made inside the lake: ``INSERT … SELECT`` of the real days' rows of
+  ``snapshots``, ``expiries``, ``venue_oi`` and ``hourly_sample`` with every instant, date and
+  expiry token shifted back by whole weeks (weekdays, and so the listing pattern, are kept), one
+  transaction per week. ``responses``, ``ingest_log`` and ``quarantine`` are not cloned: they
+  hold the real days only. Then ``maintain()`` merges every day into one file per table. Row
+  counts, file sizes and query costs of the summary tables are those of a real year; the values
+  repeat weekly.
 
-Run ``.venv/bin/python -m bench.corpus [--real-days N]`` to build (or check) both; other
-benchmarks call ``day_corpus()`` and ``year_corpus()``, which build on first use.
+The cache is rebuilt when the recipe (``FORMAT``) or the lake's definition (tables, partitions,
+options, views: ``lake_fingerprint``) changes. Run ``.venv/bin/python -m bench.corpus`` to build
+(or check) both; other benchmarks call
+``day_corpus()`` and ``year_corpus()``, which build on first use.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import shutil
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -27,31 +36,38 @@ from pathlib import Path
 from typing import Any, Final
 
 import orjson
-import polars as pl
 
-from storage.schemas import FetchMeta
+from backquant.client import FetchOutcome, FetchResult
 from backquant.headers import ResponseHeaders
 from backquant.simulator import Market
 from backquant.symbols import SUPPORTED_SYMBOLS
-from bench.common import cache_dir, progress
-from storage import FetchedBody, Warehouse, bulk_ingest, refresh_catalog
-from storage.atomic import atomic_write_parquet
-from storage.catalog import cold_file
-from storage.layout import SUMMARY_TABLES, TABLES
-from storage.rebuild import COLD_COMPRESSION_LEVEL
+from backquant.validation import parse_expiry_summary
+from bench.common import cache_dir, progress, table_sizes
+from storage import Warehouse
+from storage.bulk import FetchedBody, bulk_ingest
+from storage.lake_schema import LAKE_OPTIONS, PARTITIONS, SCHEMA_VERSION, views
+from storage.maintenance import maintain
+from storage.records import FetchMeta
 from storage.reports import STORED
-from storage.state import load_state, save_state
+from storage.research.hourly_tier import materialise_days
+from storage.research.views import HOURLY_SAMPLE_TABLE
+from storage.schemas import SUMMARY_TABLES, TABLE_SCHEMAS
+from storage.writes import transaction
 
 SEED: Final[int] = 7
-FORMAT: Final[int] = 2
+FORMAT: Final[int] = 3
 """Bump when the corpus recipe changes, so stale caches are rebuilt."""
 DAY: Final[date] = date(2026, 3, 2)
 """The day corpus: a Monday, with dailies, weeklies, monthlies and a quarterly listed."""
 YEAR_LAST_DAY: Final[date] = date(2026, 3, 1)
 YEAR_WEEKS: Final[int] = 52
 REAL_DAYS: Final[int] = 7
+MINUTES_PER_DAY: Final[int] = 1440
 FETCH_OFFSET: Final[timedelta] = timedelta(seconds=5)
 """Ticks fetch 5 s into the minute; the body's computed_at is the 30-second bucket start."""
+LATENCY: Final[timedelta] = timedelta(milliseconds=180)
+HEADERS: Final = ResponseHeaders(ratelimit_limit=60, ratelimit_remaining=59, request_id="req_b")
+CLONED_TABLES: Final[tuple[str, ...]] = (*SUMMARY_TABLES, HOURLY_SAMPLE_TABLE)
 
 
 @dataclass(frozen=True)
@@ -75,6 +91,12 @@ class YearCorpus:
     def days(self) -> int:
         return len(self.real_days) + self.cloned_days
 
+    @property
+    def first_day(self) -> date:
+        """The earliest cloned day: the first real day, whole weeks earlier."""
+        weeks = self.cloned_days // len(self.real_days)
+        return self.real_days[0] - timedelta(weeks=weeks)
+
 
 def fetched_at(day: date, minute: int) -> datetime:
     return (
@@ -85,16 +107,54 @@ def fetched_at(day: date, minute: int) -> datetime:
 
 
 def fetch_meta(symbol: str, at: datetime) -> FetchMeta:
-    return FetchMeta(symbol, 200, at, at + timedelta(milliseconds=180), 1, ResponseHeaders())
+    return FetchMeta(symbol, 200, at, at + LATENCY, 1, HEADERS)
 
 
-def _day_bodies(day_ordinal: int) -> list[bytes]:
-    """Every body of one day, tick-major then symbol (runs in a worker process)."""
+def corpus_ticks(
+    bodies: list[bytes], day: date = DAY
+) -> Iterator[tuple[datetime, dict[str, bytes]]]:
+    """Tick-major bodies as (fetch start, symbol → body), one tick per minute from midnight."""
+    width = len(SUPPORTED_SYMBOLS)
+    for minute in range(len(bodies) // width):
+        chunk = bodies[minute * width : (minute + 1) * width]
+        yield fetched_at(day, minute), dict(zip(SUPPORTED_SYMBOLS, chunk, strict=True))
+
+
+def fetched_bodies(bodies: list[bytes], day: date = DAY) -> list[FetchedBody]:
+    """The bodies as ``bulk_ingest`` takes them: each with its fetch record."""
+    return [
+        FetchedBody(fetch_meta(symbol, at), raw)
+        for at, by_symbol in corpus_ticks(bodies, day)
+        for symbol, raw in by_symbol.items()
+    ]
+
+
+def outcome(symbol: str, started_at: datetime, raw: bytes) -> FetchOutcome:
+    """What the HTTP client hands the tick for one body (parse + contract validation done)."""
+    finished = started_at + LATENCY
+    result = FetchResult(
+        symbol, parse_expiry_summary(raw), raw, 200, HEADERS, started_at, finished, 1
+    )
+    return FetchOutcome(symbol, started_at, finished, result=result)
+
+
+def tick_outcomes(bodies: list[bytes], ticks: int) -> list[dict[str, FetchOutcome]]:
+    """The first ``ticks`` ticks of the corpus as fetch outcomes (built before any clock)."""
+    chosen = itertools.islice(corpus_ticks(bodies), ticks)
+    return [
+        {symbol: outcome(symbol, at, raw) for symbol, raw in by_symbol.items()}
+        for at, by_symbol in chosen
+    ]
+
+
+def _day_bodies(day_ordinal: int, minutes: int = MINUTES_PER_DAY) -> list[bytes]:
+    """The bodies of a day's first ``minutes`` ticks, tick-major then symbol (runs in a worker
+    process)."""
     day = date.fromordinal(day_ordinal)
     market = Market(SEED, cache_size=8)
     return [
         market.expiry_summary_bytes(symbol, fetched_at(day, minute))
-        for minute in range(1440)
+        for minute in range(minutes)
         for symbol in SUPPORTED_SYMBOLS
     ]
 
@@ -106,18 +166,19 @@ def _read_manifest(path: Path) -> dict[str, Any] | None:
     return manifest
 
 
-def day_corpus() -> DayCorpus:
-    """The cached day corpus (built on first use, ~10 s)."""
-    root = cache_dir() / "day"
+def day_corpus(minutes: int = MINUTES_PER_DAY) -> DayCorpus:
+    """The cached day corpus (built on first use, ~10 s); ``minutes`` < 1,440 gives the day's
+    first ticks only (the reduced test's corpus)."""
+    root = cache_dir() / ("day" if minutes == MINUTES_PER_DAY else f"day-{minutes}-minutes")
     path = root / "bodies.ndjson"
     manifest_path = root / "manifest.json"
-    wanted = {"format": FORMAT, "seed": SEED, "day": DAY.isoformat()}
+    wanted = {"format": FORMAT, "seed": SEED, "day": DAY.isoformat(), "minutes": minutes}
     manifest = _read_manifest(manifest_path)
     if manifest is None or {k: manifest.get(k) for k in wanted} != wanted or not path.exists():
         root.mkdir(parents=True, exist_ok=True)
         with progress() as bar:
             task = bar.add_task("day corpus: simulator bodies", total=1)
-            bodies = _day_bodies(DAY.toordinal())
+            bodies = _day_bodies(DAY.toordinal(), minutes)
             bar.advance(task)
         path.write_bytes(b"\n".join(bodies) + b"\n")
         manifest = {**wanted, "responses": len(bodies)}
@@ -125,73 +186,121 @@ def day_corpus() -> DayCorpus:
     return DayCorpus(path, int(manifest["responses"]), path.stat().st_size)
 
 
-def _write_real_days(warehouse: Warehouse, days: list[date]) -> None:
-    """Simulator bodies → ``bulk_ingest``: the real backfill write path (validation, archive
-    pack, cold files), one day at a time while worker processes simulate the next days."""
+def write_real_days(warehouse: Warehouse, days: list[date]) -> float:
+    """Simulator bodies → ``bulk_ingest``, one day at a time while worker processes simulate
+    the next days; returns the seconds spent in ``bulk_ingest``."""
+    spent = 0.0
     with progress() as bar, ProcessPoolExecutor(max_workers=2) as pool:
         task = bar.add_task("year corpus: real days (simulate, bulk ingest)", total=len(days))
         batches = pool.map(_day_bodies, [day.toordinal() for day in days])
         for day, bodies in zip(days, batches, strict=True):
-            fetched = [
-                FetchedBody(fetch_meta(symbol, fetched_at(day, minute)), body)
-                for (minute, symbol), body in zip(
-                    itertools.product(range(1440), SUPPORTED_SYMBOLS), bodies, strict=True
-                )
-            ]
-            report = bulk_ingest(warehouse, fetched, workers=1)
+            fetched = fetched_bodies(bodies, day)
+            report = bulk_ingest(warehouse, fetched)
+            spent += report.seconds
             if report.count(STORED) != len(fetched):
                 raise RuntimeError(f"{day}: not every simulator body was stored: {report.days}")
             bar.advance(task)
+    return spent
 
 
-def _shift_tokens(column: str, shift: timedelta) -> pl.Expr:
-    token_date = pl.col(column).str.to_date("%d%b%y", strict=False)
-    shifted = (token_date + shift).dt.strftime("%d%b%y").str.to_uppercase()
-    return pl.coalesce(shifted, pl.col(column)).alias(column)
+def _column_types(table: str) -> dict[str, str]:
+    schema = TABLE_SCHEMAS.get(table, TABLE_SCHEMAS["expiries"])
+    return {name: str(dtype) for name, dtype in schema.items()}
 
 
-def shifted(frame: pl.DataFrame, shift: timedelta) -> pl.DataFrame:
-    """The same rows moved in time by ``shift``: every datetime, date and expiry token."""
-    changes: list[pl.Expr] = []
-    for name, dtype in frame.schema.items():
-        if isinstance(dtype, pl.Datetime | pl.Date):
-            changes.append((pl.col(name) + shift).alias(name))
-    if "expiry" in frame.columns:
-        changes.append(_shift_tokens("expiry", shift))
-    return frame.with_columns(changes) if changes else frame
+def shifted_select(table: str, days: int, start: datetime, end: datetime) -> str:
+    """``SELECT`` of ``table``'s rows with ``computed_at`` in [start, end), every instant and
+    date moved by ``days`` (whole weeks keep weekdays) and expiry tokens (``06MAR26``) moved
+    with them; tokens that are not dates stay as they are."""
+    columns = []
+    for name, dtype in _column_types(table).items():
+        if dtype.startswith("Datetime") or dtype == "Date":
+            columns.append(f"{name} + INTERVAL '{days} days' AS {name}")
+        elif name == "expiry":
+            moved = f"try_strptime(expiry, '%d%b%y') + INTERVAL '{days} days'"
+            columns.append(f"coalesce(upper(strftime({moved}, '%d%b%y')), expiry) AS expiry")
+        else:
+            columns.append(name)
+    return (
+        f"SELECT {', '.join(columns)} FROM {table} "
+        f"WHERE computed_at >= TIMESTAMPTZ '{start.isoformat()}' "
+        f"AND computed_at < TIMESTAMPTZ '{end.isoformat()}'"
+    )
 
 
-def _clone_weeks(warehouse: Warehouse, real_days: list[date], weeks: int) -> int:
-    layout = warehouse.layout
-    state = load_state(layout)
-    cloned = 0
-    with progress() as bar:
-        task = bar.add_task("year corpus: cloned weeks", total=weeks)
+def clone_weeks(warehouse: Warehouse, real_days: list[date], weeks: int) -> int:
+    """Clone the real days' summary rows and hourly sample ``weeks`` times, a week earlier
+    each time, one transaction per week; returns the days cloned."""
+    start = datetime.combine(real_days[0], datetime.min.time(), tzinfo=UTC)
+    end = datetime.combine(real_days[-1], datetime.min.time(), tzinfo=UTC) + timedelta(days=1)
+    with progress() as bar, warehouse.writer() as connection:
+        task = bar.add_task("year corpus: cloned weeks (INSERT … SELECT)", total=weeks)
         for week in range(1, weeks + 1):
-            shift = timedelta(weeks=-week)
-            for day in real_days:
-                target_day = day + shift
-                for symbol in SUPPORTED_SYMBOLS:
-                    for table in TABLES:
-                        frame = pl.read_parquet(cold_file(layout, state, table, symbol, day))
-                        atomic_write_parquet(
-                            layout.cold_file(table, symbol, target_day),
-                            shifted(frame, shift),
-                            compression_level=COLD_COMPRESSION_LEVEL,
-                        )
-                    state.mark_cold(symbol, target_day, datetime.now(UTC))
-                cloned += 1
+            with transaction(connection, warehouse.config, f"clone of week -{week}"):
+                for table in CLONED_TABLES:
+                    listed = ", ".join(_column_types(table))
+                    select = shifted_select(table, -7 * week, start, end)
+                    connection.execute(f"INSERT INTO {table} ({listed}) {select}")
             bar.advance(task)
-    save_state(layout, state)
-    refresh_catalog(layout, state)
-    return cloned
+    return weeks * len(real_days)
 
 
-def year_corpus(real_days: int | None = None) -> YearCorpus:
-    """The cached year warehouse, built on first use with ``real_days`` real days (default
-    ``REAL_DAYS``: a few minutes). ``None`` accepts a cache built with any number of real days,
-    so a fully real year built once (``python -m bench.corpus --real-days 364``) is kept."""
-    root = cache_dir() / "year"
+def _row_counts(warehouse: Warehouse) -> dict[str, int]:
+    return {
+        table: int(warehouse.sql(f"SELECT count(*) FROM {table}").item())
+        for table in (*TABLE_SCHEMAS, HOURLY_SAMPLE_TABLE)
+    }
+
+
+def build_year(
+    home: Path,
+    days: list[date],
+    weeks: int,
+    write_days: Callable[[Warehouse, list[date]], float] = write_real_days,
+) -> dict[str, Any]:
+    """A year lake at ``home`` from ``days`` real days (written by ``write_days``) and
+    ``weeks`` cloned weeks; returns what the manifest records (each step's time included)."""
+    timings: dict[str, float] = {}
+    began = time.perf_counter()
+    warehouse = Warehouse.open(home)
+    try:
+        timings["bulk_ingest_s"] = round(write_days(warehouse, days), 1)
+        timings["simulate_and_ingest_real_days_s"] = round(time.perf_counter() - began, 1)
+        step = time.perf_counter()
+        end_of_days = datetime.combine(days[-1], datetime.min.time(), tzinfo=UTC) + timedelta(1)
+        materialise_days(warehouse, days, now=end_of_days)
+        timings["materialise_hourly_sample_real_days_s"] = round(time.perf_counter() - step, 1)
+        step = time.perf_counter()
+        cloned = clone_weeks(warehouse, days, weeks)
+        timings["clone_weeks_s"] = round(time.perf_counter() - step, 1)
+        step = time.perf_counter()
+        report = maintain(warehouse)
+        timings["maintain_s"] = round(time.perf_counter() - step, 1)
+        with warehouse.writer() as connection:
+            tables = table_sizes(connection)
+        rows = _row_counts(warehouse)
+    finally:
+        warehouse.close()
+    timings["total_s"] = round(time.perf_counter() - began, 1)
+    return {
+        "cloned_days": cloned,
+        "rows": rows,
+        "tables": tables,
+        "maintenance": report.as_dict(),
+        "build": timings,
+    }
+
+
+def lake_fingerprint() -> str:
+    """What the lake's definition is made of (tables, partitions, options, views): a cached
+    year built under another definition is rebuilt, as its catalog holds the old views."""
+    described = repr((SCHEMA_VERSION, TABLE_SCHEMAS, PARTITIONS, LAKE_OPTIONS, views()))
+    return hashlib.sha256(described.encode()).hexdigest()[:16]
+
+
+def year_corpus() -> YearCorpus:
+    """The cached year lake, built on first use (see the module docstring; ~10–20 minutes)."""
+    root = cache_dir() / "year-lake"
     home = root / "home"
     manifest_path = root / "manifest.json"
     wanted: dict[str, Any] = {
@@ -199,44 +308,29 @@ def year_corpus(real_days: int | None = None) -> YearCorpus:
         "seed": SEED,
         "last_day": YEAR_LAST_DAY.isoformat(),
         "weeks": YEAR_WEEKS,
+        "real_days": REAL_DAYS,
+        "lake": lake_fingerprint(),
     }
+    days = [YEAR_LAST_DAY - timedelta(days=offset) for offset in range(REAL_DAYS - 1, -1, -1)]
     manifest = _read_manifest(manifest_path)
-    if real_days is None:
-        real_days = int(manifest.get("real_days", REAL_DAYS)) if manifest else REAL_DAYS
-    wanted["real_days"] = real_days
-    days = [YEAR_LAST_DAY - timedelta(days=offset) for offset in range(real_days - 1, -1, -1)]
     if manifest is None or {k: manifest.get(k) for k in wanted} != wanted:
         if root.exists():
             shutil.rmtree(root)
         root.mkdir(parents=True)
-        warehouse = Warehouse.open(home)
-        _write_real_days(warehouse, days)
-        clone_weeks = (YEAR_WEEKS * 7 - real_days) // real_days
-        cloned = _clone_weeks(warehouse, days, clone_weeks)
-        rows = {
-            table: int(warehouse.sql(f"SELECT count(*) FROM {table}").item())
-            for table in SUMMARY_TABLES
-        }
-        warehouse.close()
-        manifest = {**wanted, "cloned_days": cloned, "rows": rows}
+        clone_count = (YEAR_WEEKS * 7 - REAL_DAYS) // 7
+        built = build_year(home, days, clone_count)
+        manifest = {**wanted, **built, "built_at": datetime.now(UTC).isoformat()}
         manifest_path.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     return YearCorpus(home, tuple(days), int(manifest["cloned_days"]), manifest)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Build (or check) the cached corpora.")
-    parser.add_argument(
-        "--real-days",
-        type=int,
-        default=None,
-        help=f"days of the year written for real, the rest cloned (default: the cached "
-        f"corpus, else {REAL_DAYS}; {YEAR_WEEKS * 7} = no clones, ~45 min here)",
-    )
-    args = parser.parse_args()
+    argparse.ArgumentParser(description="Build (or check) the cached corpora.").parse_args()
     day = day_corpus()
     print(f"day corpus: {day.responses} responses, {day.size_bytes:,} bytes at {day.path}")
-    year = year_corpus(args.real_days)
-    print(f"year corpus: {year.days} days at {year.home}: {year.manifest['rows']}")
+    year = year_corpus()
+    print(f"year corpus: {year.days} days at {year.home}")
+    print(orjson.dumps(year.manifest, option=orjson.OPT_INDENT_2).decode())
 
 
 if __name__ == "__main__":

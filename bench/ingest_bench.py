@@ -1,123 +1,114 @@
-"""Ingest throughput of the day corpus (5,760 responses): termstore vs dlt vs the physical limit.
+"""Import of the day corpus (5,760 responses): termstore's bulk import vs dlt vs the physical limit,
+then the day's rebuild and its bytes in the lake.
 
-Contenders, each on the same bytes, timed end to end on a fresh directory:
+Contenders, each on the same bytes in one process, timed end to end on a fresh directory:
 
-- ``termstore_backfill``: the bulk write path, ``storage.bulk.bulk_ingest``, into a fresh
-  home: JSON parse + contract validation of every body, duplicate check against the archive,
-  normalise with explicit schemas, one sorted zstd file per table × symbol-day, one durable
-  archive pack per symbol-day, one ingest-log row per body, state commit, catalog refresh.
-  With the default ``workers=None`` in a process whose worker processes already run (a
-  long-lived process after its first big import or rebuild; ``storage.workers``): this process
-  and one worker per other CPU share the symbol-days. The workers are started once, before the
-  rounds; their start is reported as ``worker_start_s``.
-- ``termstore_backfill_one_process``: the same with ``workers=1``: what a fresh process does
-  with a day by default, as starting workers (~1.3 s) would cost more than they save.
-- ``termstore_live``: the per-minute path the schedule runs. One ``ingest_outcomes`` per tick of
-  4 symbols (validation, quarantine checks, archive, hot files, latest file, ingest-log row,
-  catalog refresh), for the first ``--live-ticks`` ticks of the day.
+- ``termstore_bulk``: ``storage.bulk.bulk_ingest`` (what ``termstore import`` runs) into a
+  fresh default lake (SQLite catalog, data directory): JSON parse + contract validation of every
+  body, duplicate check against ``responses``, normalisation with explicit schemas, one DuckLake
+  transaction for the day (raw responses, snapshots, expiries, venue_oi, one ingest-log row per
+  body). The clock covers opening the lake (loading the DuckDB extensions, creating the tables)
+  to closing it. The input (each body with its fetch record, as the HTTP client hands it over)
+  is built before the clock, as dlt's input (the bodies) is.
 - ``dlt``: dlt's idiomatic pipeline into DuckDB: ``pipeline.run(parsed_dicts, table_name=...)``,
   letting dlt infer the schema and unpack nested lists into child tables.
-- ``physical_limit``: no logic at all. polars' native NDJSON reader over the same bytes,
-  explode + unnest of the expiry rows, zstd Parquet write.
+- ``physical_limit``: no logic at all. polars' NDJSON reader over the same bytes, explode +
+  unnest of the expiry rows, zstd Parquet write.
+- ``termstore_live`` (once, for scale): the per-minute path, one ``ingest_outcomes``
+  transaction per tick of 4 symbols, for the first ``--live-ticks`` ticks.
 
-Run: ``.venv/bin/python -m bench.ingest_bench [--rounds 5] [--live-ticks 240] [--skip-dlt]``.
-The limit and the two backfills run ``--rounds`` times, interleaved; the median run is kept.
-Writes bench/results/ingest_bench.json. dlt comes from the ``bench`` dependency group
-(``make bench`` installs it).
+The three contenders run ``--rounds`` times, interleaved (a change of load touches them all
+alike); the median round of each is kept. Then, in one lake holding the imported day: its
+bytes per table after ``maintain()``, and ``rebuild_day`` of the whole day (4 symbols, 5,760
+responses) and of one symbol-day.
+
+Run: ``.venv/bin/python -m bench.ingest_bench [--rounds 3] [--live-ticks 240] [--skip-dlt]``.
+Writes bench/results/ingest_bench.json. dlt comes from the ``bench`` dependency group (``make
+bench`` installs it).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import wait
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 import polars as pl
 
-from backquant.client import FetchOutcome, FetchResult
-from backquant.headers import ResponseHeaders
 from backquant.symbols import SUPPORTED_SYMBOLS
-from backquant.validation import parse_expiry_summary
-from bench.common import directory_bytes, progress, timed, write_results
-from bench.corpus import DAY, FETCH_OFFSET, day_corpus, fetch_meta
-from storage import Warehouse, ingest_outcomes
+from bench.common import (
+    bytes_per_row,
+    directory_bytes,
+    progress,
+    repeat,
+    table_sizes,
+    timed,
+    with_load,
+    write_results,
+)
+from bench.corpus import DAY, day_corpus, fetched_bodies, tick_outcomes
+from storage import Warehouse, ingest_outcomes, rebuild_day
 from storage.bulk import FetchedBody, bulk_ingest
-from storage.layout import TABLES
+from storage.maintenance import maintain
 from storage.reports import DUPLICATE, STORED
-from storage.workers import start_workers
 
 COMMAND = ".venv/bin/python -m bench.ingest_bench"
+GOALS = {"termstore_bulk_vs_dlt_at_least": 50}
 
 
-def corpus_ticks(bodies: list[bytes]) -> Iterator[tuple[datetime, dict[str, bytes]]]:
-    """The corpus is tick-major: 4 consecutive bodies per minute, in SUPPORTED_SYMBOLS order."""
-    width = len(SUPPORTED_SYMBOLS)
-    start = datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC) + FETCH_OFFSET
-    for minute in range(len(bodies) // width):
-        chunk = bodies[minute * width : (minute + 1) * width]
-        yield start + timedelta(minutes=minute), dict(zip(SUPPORTED_SYMBOLS, chunk, strict=True))
-
-
-def termstore_backfill(bodies: list[bytes], home: Path, workers: int | None) -> dict[str, Any]:
-    phases: dict[str, float] = {}
+def termstore_bulk(fetched: list[FetchedBody], home: Path) -> dict[str, Any]:
     counts: dict[str, int] = {}
-    # The input as the HTTP client hands it over, each body with its fetch record: built before
-    # the clock starts, as dlt's input (the bodies) is.
-    fetched = [
-        FetchedBody(fetch_meta(symbol, at), raw)
-        for at, by_symbol in corpus_ticks(bodies)
-        for symbol, raw in by_symbol.items()
-    ]
+    inner: dict[str, float] = {}
 
     def run() -> None:
         warehouse = Warehouse.open(home)
-        report = bulk_ingest(warehouse, fetched, workers=workers)
-        phases["bulk_ingest_s"] = round(report.seconds, 3)
+        report = bulk_ingest(warehouse, fetched)
+        inner["bulk_ingest_s"] = round(report.seconds, 3)
         counts.update({status: report.count(status) for status in (STORED, DUPLICATE)})
         warehouse.close()
 
     _, seconds = timed(run)
-    if counts.get(STORED) != len(bodies):
-        raise RuntimeError(f"the backfill did not store every body: {counts}")
-    chosen = "auto" if workers is None else workers
-    return {**_rates(len(bodies), seconds, home), "workers": chosen, "phases": phases}
-
-
-def _outcome(symbol: str, at: datetime, raw: bytes) -> FetchOutcome:
-    finished = at + timedelta(milliseconds=180)
-    result = FetchResult(
-        symbol, parse_expiry_summary(raw), raw, 200, ResponseHeaders(), at, finished, 1
-    )
-    return FetchOutcome(symbol, at, finished, result=result)
+    if counts.get(STORED) != len(fetched):
+        raise RuntimeError(f"the import did not store every body: {counts}")
+    return {**_rates(len(fetched), seconds, home), **inner}
 
 
 def termstore_live(bodies: list[bytes], home: Path, ticks: int) -> dict[str, Any]:
-    chosen = list(corpus_ticks(bodies))[:ticks]
+    prepared = tick_outcomes(bodies, ticks)
 
     def run() -> None:
         warehouse = Warehouse.open(home)
         with progress() as bar:
-            task = bar.add_task("termstore live: ingest_outcomes per tick", total=len(chosen))
-            for at, by_symbol in chosen:
-                outcomes = {s: _outcome(s, at, raw) for s, raw in by_symbol.items()}
+            task = bar.add_task("termstore live: ingest_outcomes per tick", total=len(prepared))
+            for outcomes in prepared:
                 report = ingest_outcomes(warehouse, outcomes)
-                if len(report.stored) != len(by_symbol):
-                    raise RuntimeError(f"tick {at} did not store every symbol: {report.as_dict()}")
+                if len(report.stored) != len(outcomes):
+                    raise RuntimeError(f"a tick did not store every symbol: {report.as_dict()}")
                 bar.advance(task)
         warehouse.close()
 
     _, seconds = timed(run)
-    responses = len(chosen) * len(SUPPORTED_SYMBOLS)
-    return {**_rates(responses, seconds, home), "ticks": len(chosen)}
+    return {**_rates(len(prepared) * len(SUPPORTED_SYMBOLS), seconds, home), "ticks": ticks}
+
+
+def dlt_tables(database: Path) -> dict[str, int]:
+    """Rows per table dlt created (its own bookkeeping tables left out)."""
+    with duckdb.connect(str(database), read_only=True) as connection:
+        names = connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'backquant' "
+            "AND table_name NOT LIKE '_dlt%'"
+        ).fetchall()
+        counts = {}
+        for (name,) in names:
+            row = connection.execute(f'SELECT count(*) FROM backquant."{name}"').fetchone()
+            counts[name] = int(row[0]) if row else 0
+    return counts
 
 
 def dlt_pipeline(bodies: list[bytes], root: Path) -> dict[str, Any]:
@@ -138,21 +129,10 @@ def dlt_pipeline(bodies: list[bytes], root: Path) -> dict[str, Any]:
         )
 
     info, seconds = timed(run)
-    import duckdb
-
-    with duckdb.connect(str(root / "dlt.duckdb"), read_only=True) as connection:
-        tables = connection.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'backquant' "
-            "AND table_name NOT LIKE '_dlt%'"
-        ).fetchall()
-        rows = {
-            name: connection.execute(f'SELECT count(*) FROM backquant."{name}"').fetchone()[0]  # type: ignore[index]
-            for (name,) in tables
-        }
     return {
         **_rates(len(bodies), seconds, root),
         "dlt_version": dlt.__version__,
-        "tables": rows,
+        "tables": dlt_tables(root / "dlt.duckdb"),
         "load_packages": len(info.load_packages),
     }
 
@@ -176,30 +156,18 @@ def physical_limit(ndjson: Path, root: Path) -> dict[str, Any]:
         return expiries.height
 
     rows, seconds = timed(run)
-    return {**_rates(frame_count(ndjson), seconds, root), "expiry_rows": rows}
-
-
-def with_load(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """``action``'s results with the 1-minute load average before and after: the machine is
-    shared, so every figure carries it."""
-    before = round(os.getloadavg()[0], 2)
-    results = action()
-    return {**results, "load_average_before_after": [before, round(os.getloadavg()[0], 2)]}
+    responses = ndjson.read_bytes().count(b"\n")
+    return {**_rates(responses, seconds, root), "expiry_rows": rows}
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run with the median time, plus every run's rate: one run is at the mercy of the
-    machine's load (the limit alone varied 0.89–1.28 s on a quiet machine)."""
+    """The run with the median time, plus every run's rate."""
     ordered = sorted(runs, key=lambda run: run["seconds"])
     return {
         **ordered[len(ordered) // 2],
         "rounds": len(runs),
         "responses_per_s_each_round": [run["responses_per_s"] for run in runs],
     }
-
-
-def frame_count(ndjson: Path) -> int:
-    return ndjson.read_bytes().count(b"\n")
 
 
 def _rates(responses: int, seconds: float, root: Path) -> dict[str, Any]:
@@ -211,65 +179,87 @@ def _rates(responses: int, seconds: float, root: Path) -> dict[str, Any]:
     }
 
 
+def rebuild_and_bytes(fetched: list[FetchedBody], home: Path) -> dict[str, Any]:
+    """The imported day's bytes per table after ``maintain()``; then the day rebuilt from
+    ``responses`` (whole day, one symbol-day) and the tables after another ``maintain()``."""
+    warehouse = Warehouse.open(home)
+    bulk_ingest(warehouse, fetched)
+    maintain(warehouse)
+    with warehouse.writer() as connection:
+        imported = table_sizes(connection)
+    whole_day = repeat(lambda: rebuild_day(warehouse, DAY), 3, warmup=0)
+    one_symbol = repeat(lambda: rebuild_day(warehouse, DAY, ["BTCUSDT"]), 3, warmup=0)
+    maintenance = maintain(warehouse)
+    with warehouse.writer() as connection:
+        rebuilt = table_sizes(connection)
+    warehouse.close()
+    return {
+        "lake_tables_after_import_and_maintenance": imported,
+        "bytes": bytes_per_row(imported),
+        "rebuild_day_4_symbols_5760_responses": whole_day,
+        "rebuild_day_one_symbol_1440_responses": one_symbol,
+        "maintenance_after_rebuilds": maintenance.as_dict(),
+        "lake_tables_after_rebuilds_and_maintenance": rebuilt,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--live-ticks", type=int, default=240)
-    parser.add_argument(
-        "--rounds", type=int, default=5, help="runs of the limit and the backfills (median kept)"
-    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each contender")
     parser.add_argument("--skip-dlt", action="store_true")
     args = parser.parse_args()
     corpus = day_corpus()
     bodies = corpus.bodies()
+    fetched = fetched_bodies(bodies)
     results: dict[str, Any] = {
         "corpus": {
             "responses": corpus.responses,
             "ndjson_bytes": corpus.size_bytes,
             "day": str(DAY),
-        },
+        }
     }
     contenders: dict[str, Callable[[Path], dict[str, Any]]] = {
         "physical_limit": lambda target: physical_limit(corpus.path, target),
-        "termstore_backfill": lambda target: termstore_backfill(bodies, target, None),
-        "termstore_backfill_one_process": lambda target: termstore_backfill(bodies, target, 1),
+        "termstore_bulk": lambda target: termstore_bulk(fetched, target / "home"),
     }
-    started = time.perf_counter()
-    wait(start_workers().started)
-    results["worker_start_s"] = round(time.perf_counter() - started, 3)
+    if not args.skip_dlt:
+        contenders["dlt"] = lambda target: dlt_pipeline(bodies, target)
     with tempfile.TemporaryDirectory(prefix="termstore-ingest-bench-") as temp:
         root = Path(temp)
         rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
-        # Rounds interleave the contenders, so a change of load touches them all alike.
-        for round_number in range(args.rounds):
-            for name, contender in contenders.items():
-                target = root / f"{name}-{round_number}"
-                target.mkdir()
-                run = with_load(partial(contender, target))
-                if name == "termstore_backfill":
-                    run["cold_bytes"] = {
-                        table: directory_bytes(target / "cold" / table) for table in TABLES
-                    }
-                rounds[name].append(run)
-                shutil.rmtree(target)
+        with progress() as bar:
+            task = bar.add_task("rounds of the contenders", total=args.rounds * len(contenders))
+            for number in range(args.rounds):
+                for name, contender in contenders.items():
+                    target = root / f"{name}-{number}"
+                    target.mkdir()
+                    rounds[name].append(with_load(partial(contender, target)))
+                    shutil.rmtree(target)
+                    bar.advance(task)
         results.update({name: median_run(runs) for name, runs in rounds.items()})
-        (root / "live").mkdir()
         results["termstore_live"] = with_load(
             lambda: termstore_live(bodies, root / "live", args.live_ticks)
         )
-        shutil.rmtree(root / "live")
-        if not args.skip_dlt:
-            (root / "dlt").mkdir()
-            results["dlt"] = with_load(lambda: dlt_pipeline(bodies, root / "dlt"))
+        results["rebuild_and_bytes"] = with_load(
+            lambda: rebuild_and_bytes(fetched, root / "rebuild")
+        )
     limit = results["physical_limit"]["responses_per_s"]
-    ratios: dict[str, float] = {}
-    for name in ("termstore_backfill", "termstore_backfill_one_process", "termstore_live"):
+    ratios: dict[str, Any] = {}
+    for name in ("termstore_bulk", "termstore_live"):
         rate = results[name]["responses_per_s"]
         ratios[f"{name}_vs_limit"] = round(rate / limit, 4)
         if "dlt" in results:
             ratios[f"{name}_vs_dlt"] = round(rate / results["dlt"]["responses_per_s"], 2)
+    if "dlt" in results:
+        ratios["termstore_bulk_vs_dlt_each_round"] = [
+            round(ours["responses_per_s"] / theirs["responses_per_s"], 2)
+            for ours, theirs in zip(rounds["termstore_bulk"], rounds["dlt"], strict=True)
+        ]
     results["ratios"] = ratios
-    results["goals"] = {"vs_dlt_at_least": 50, "vs_limit_at_least": 0.5}
-    path = write_results("ingest_bench", COMMAND, results)
+    results["goals"] = GOALS
+    command = f"{COMMAND} --rounds {args.rounds} --live-ticks {args.live_ticks}"
+    path = write_results("ingest_bench", command, results)
     print(path.read_text())
 
 

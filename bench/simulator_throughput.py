@@ -17,21 +17,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from backquant.simulator.config import DEFAULT_SIMULATOR_KEY
 from backquant.symbols import SUPPORTED_SYMBOLS
+from bench.common import load_average, write_results
 
-RESULTS = Path(__file__).resolve().parent / "results" / "simulator_throughput.json"
+COMMAND = ".venv/bin/python -m bench.simulator_throughput"
 SERVER = """
 import sys, uvicorn
 from datetime import datetime
@@ -120,27 +118,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
+    load_before = load_average()
     results = [
         run_scenario("fixed_clock", 0.0, args.clients, args.seconds),
         run_scenario("fast_clock", 60_000.0, args.clients, args.seconds),
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "simulator_throughput",
-                "machine": {"python": platform.python_version(), "cpus": _cpus()},
-                "note": "server in its own process, one uvicorn worker; clients share the machine",
-                "results": results,
-            },
-            indent=2,
-        )
-        + "\n"
+    command = f"{COMMAND} --seconds {args.seconds:g} --clients {args.clients}"
+    path = write_results(
+        "simulator_throughput",
+        command,
+        {
+            "note": "server in its own process, one uvicorn worker; clients share the machine",
+            "results": results,
+            "load_average_before_after": [load_before, load_average()],
+        },
     )
-
-
-def _cpus() -> int:
-    return os.cpu_count() or 0
+    print(path.read_text())
 
 
 if __name__ == "__main__":

@@ -1,174 +1,175 @@
-"""One tick in process over loopback, a symbol-day rebuild, and bytes on disk per row and response.
+"""One tick of 4 symbols: normalise + commit in process, per lake setup, and over loopback HTTP.
 
-- Tick: the simulator on a loopback port (same process, its own thread), clock moved one minute
-  per tick; ``ingest_once`` = 4 concurrent HTTP fetches + validation + archive + hot files +
-  catalog refresh. Also the fetch alone (``fetch_all_sync``) to split the cost.
-- Rebuild: ``rebuild_day`` of one real symbol-day of the year corpus (1,440 responses), with the
-  year's catalog refreshed at the end, as the nightly job does it.
-- Rebuild range: ``rebuild_range`` of the year's last 2 and 4 real days (all symbols) in one
-  process, with a worker process per CPU started by the call, and with those workers already
-  running, rounds interleaved: where starting workers pays
-  (``storage.day_jobs.PARALLEL_MIN_RESPONSES``) and what running ones save.
-- Bytes: cold-tier bytes per expiry row (all three summary tables, and expiries alone) and
-  archive bytes per response (packed day files, and loose ``.rec.gz`` records from the ticks).
+- **Commit** (goal: p50 ≤ 40 ms local, ≤ 60 ms PostgreSQL catalog + S3 data): the day corpus's
+  first ticks as fetch outcomes (JSON parse and contract validation, the client's work, done
+  before the clock), each through ``ingest_outcomes``: checks, duplicate lookup in
+  ``responses``, normalisation, one DuckLake transaction (responses + summary rows + ingest
+  log). The setups of bench/lakes.py run side by side: every tick goes to each lake in turn
+  (the order rotates), so a change of machine load touches all alike. The first tick of each
+  lake creates it and is reported apart. Normalisation alone (``normalise_each``) is timed on
+  the same ticks, to split the tick into normalise and commit.
+- **Loopback** (goal: p50 < 100 ms): the simulator in this process (its own thread) on a
+  loopback port, its clock moved a minute per tick; ``ingest_once`` = 4 concurrent HTTP
+  fetches + validation + the commit above, into the default local lake. Before the clock,
+  each minute's bucket is fetched once so the simulator's market model (its work, not
+  termstore's; a real API computes elsewhere) is cached; the fetch alone is timed too.
 
-Run: ``.venv/bin/python -m bench.tick_bench [--ticks 120]``; writes bench/results/tick_bench.json.
+Run: ``.venv/bin/python -m bench.tick_bench [--ticks 200] [--loopback-ticks 120]
+[--setups local,postgres_s3,...]``; writes bench/results/tick_bench.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import statistics
 import tempfile
 import time
-from concurrent.futures import wait
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from backquant.client import fetch_all_sync
+from backquant.client import FetchOutcome, fetch_all_sync
 from backquant.symbols import SUPPORTED_SYMBOLS
-from bench.common import directory_bytes, repeat, summarise, tracked, write_results
-from bench.corpus import YearCorpus, year_corpus
-from storage import Warehouse, ingest_once, rebuild_day, rebuild_range
-from storage.catalog import cold_file
-from storage.layout import SUMMARY_TABLES, Layout
-from storage.state import load_state
-from storage.workers import start_workers, stop_workers
+from bench.common import load_average, progress, summarise, write_results
+from bench.corpus import day_corpus, tick_outcomes
+from bench.lakes import LOCAL, SETUPS, Services, lake_config, running_services
+from storage import Warehouse, ingest_once, ingest_outcomes
+from storage.ingest import fetch_meta
+from storage.normalise import normalise_each
 from tests.support.simulator import SIM_START, running_simulator
 
 COMMAND = ".venv/bin/python -m bench.tick_bench"
+GOALS = {"local_p50_ms_at_most": 40, "postgres_s3_p50_ms_at_most": 60, "loopback_p50_ms_below": 100}
 
 
-def bench_ticks(ticks: int, root: Path) -> dict[str, Any]:
-    warehouse = Warehouse.open(root / "ticks")
+def normalise_only(outcomes: dict[str, FetchOutcome]) -> None:
+    """The normalisation a tick does, alone (storage.ingest does the same per tick)."""
+    fetched = [(s, o.result) for s, o in sorted(outcomes.items()) if o.result is not None]
+    normalise_each([(result.parsed, fetch_meta(symbol, result)) for symbol, result in fetched])
+
+
+def _stored_all(outcomes: dict[str, FetchOutcome], warehouse: Warehouse) -> None:
+    report = ingest_outcomes(warehouse, outcomes)
+    if len(report.stored) != len(outcomes):
+        raise RuntimeError(f"a tick did not store every symbol: {report.as_dict()}")
+
+
+def commit_per_setup(
+    prepared: list[dict[str, FetchOutcome]],
+    setups: tuple[str, ...],
+    services: Services,
+    root: Path,
+) -> tuple[dict[str, list[float]], dict[str, float], list[float], dict[str, Warehouse]]:
+    """Every tick into every setup's fresh lake, in rotating order; returns the tick seconds
+    per setup (first tick apart), the first tick's seconds, normalise-alone seconds, and the
+    open warehouses (the caller closes them)."""
+    warehouses = {
+        setup: Warehouse.open(config=lake_config(setup, root / setup, services, f"tick-{setup}"))
+        for setup in setups
+    }
+    seconds: dict[str, list[float]] = {setup: [] for setup in setups}
+    first: dict[str, float] = {}
+    normalise_seconds: list[float] = []
+    with progress() as bar:
+        task = bar.add_task(f"ticks into {len(setups)} lakes", total=len(prepared))
+        for index, outcomes in enumerate(prepared):
+            began = time.perf_counter()
+            normalise_only(outcomes)
+            normalise_seconds.append(time.perf_counter() - began)
+            order = setups[index % len(setups) :] + setups[: index % len(setups)]
+            for setup in order:
+                began = time.perf_counter()
+                _stored_all(outcomes, warehouses[setup])
+                took = time.perf_counter() - began
+                if index == 0:
+                    first[setup] = took
+                else:
+                    seconds[setup].append(took)
+            bar.advance(task)
+    return seconds, first, normalise_seconds[1:], warehouses
+
+
+def bench_commit(ticks: int, setups: tuple[str, ...], root: Path) -> dict[str, Any]:
+    prepared = tick_outcomes(day_corpus().bodies(), ticks + 1)
+    load_before = load_average()
+    with running_services(setups) as services:
+        seconds, first, normalise_seconds, warehouses = commit_per_setup(
+            prepared, setups, services, root
+        )
+        rows = {
+            setup: int(warehouse.sql("SELECT count(*) FROM expiries").item())
+            for setup, warehouse in warehouses.items()
+        }
+        for warehouse in warehouses.values():
+            warehouse.close()
+    if len(set(rows.values())) != 1:
+        raise RuntimeError(f"the setups stored different rows: {rows}")
+    normalise = summarise(normalise_seconds)
+    per_setup = {
+        setup: {
+            "ingest_outcomes_4_symbols": summarise(values),
+            "commit_p50_ms_without_normalise": round(
+                statistics.median(values) * 1000 - normalise["p50_ms"], 3
+            ),
+            "first_tick_creates_the_lake_ms": round(first[setup] * 1000, 1),
+            "first_60_ticks_p50_ms": summarise(values[:60])["p50_ms"],
+            "last_60_ticks_p50_ms": summarise(values[-60:])["p50_ms"],
+        }
+        for setup, values in seconds.items()
+    }
+    return {
+        "ticks_timed": ticks,
+        "expiry_rows_each_lake": rows[setups[0]],
+        "normalise_4_symbols_alone": normalise,
+        "setups": per_setup,
+        "load_average_before_after": [load_before, load_average()],
+    }
+
+
+def bench_loopback(ticks: int, root: Path) -> dict[str, Any]:
+    warehouse = Warehouse.open(root / "loopback")
     tick_seconds: list[float] = []
     fetch_seconds: list[float] = []
+    load_before = load_average()
     with running_simulator(frozen_at=SIM_START, burst_limit_per_minute=10**9) as sim:
         config = sim.client_config()
-        for minute in tracked(range(ticks), "ticks over loopback", ticks):
-            sim.clock.set(SIM_START + timedelta(minutes=minute, seconds=20))
-            began = time.perf_counter()
-            fetch_all_sync(config)
-            fetch_seconds.append(time.perf_counter() - began)
-            sim.clock.set(SIM_START + timedelta(minutes=minute))
-            began = time.perf_counter()
-            report = ingest_once(warehouse, config)
-            tick_seconds.append(time.perf_counter() - began)
-            if len(report.stored) != len(SUPPORTED_SYMBOLS):
-                raise RuntimeError(f"a tick did not store every symbol: {report.as_dict()}")
-    archive = warehouse.home / "archive"
-    records = list(archive.rglob("*.rec.gz"))
+        ingest_once(warehouse, config)  # creates the lake: not a tick's cost
+        with progress() as bar:
+            task = bar.add_task("ticks over loopback (ingest_once)", total=ticks)
+            for minute in range(1, ticks + 1):
+                sim.clock.set(SIM_START + timedelta(minutes=minute))
+                fetch_all_sync(config)  # the simulator computes this minute's bucket
+                began = time.perf_counter()
+                fetch_all_sync(config)
+                fetch_seconds.append(time.perf_counter() - began)
+                began = time.perf_counter()
+                report = ingest_once(warehouse, config)
+                tick_seconds.append(time.perf_counter() - began)
+                if len(report.stored) != len(SUPPORTED_SYMBOLS):
+                    raise RuntimeError(f"a tick did not store every symbol: {report.as_dict()}")
+                bar.advance(task)
     warehouse.close()
     return {
         "ingest_once_4_symbols": summarise(tick_seconds),
-        "fetch_all_4_symbols_only": summarise(fetch_seconds),
-        "note": "each minute the fetch-only run comes first and pays the simulator computing the "
-        "bucket; ingest_once then gets the cached bucket (same 30 s bucket, 20 s earlier)",
-        "loose_archive_bytes_per_response": round(
-            sum(p.stat().st_size for p in records) / len(records), 1
-        ),
-    }
-
-
-def bench_rebuild(year: YearCorpus) -> dict[str, Any]:
-    warehouse = Warehouse.open(year.home)
-    day = year.real_days[-1]
-    results = {
-        "day": str(day),
-        "symbol": "BTCUSDT",
-        "rebuild_day_one_symbol_with_year_catalog": repeat(
-            lambda: rebuild_day(warehouse, day, ["BTCUSDT"]), 3, warmup=0
-        ),
-        "responses": len(warehouse.archive.read_day("BTCUSDT", day)),
-    }
-    warehouse.close()
-    return results
-
-
-REBUILD_SETUPS: dict[str, int] = {
-    "one_process": 1,
-    "worker_per_cpu_starting": os.cpu_count() or 1,
-    "worker_per_cpu_running": os.cpu_count() or 1,
-}
-"""``rebuild_range`` setups: this process alone; with worker processes started by the call
-(a fresh process); with workers already running (a long-lived process, storage/workers.py)."""
-
-
-def bench_rebuild_range(year: YearCorpus, rounds: int = 2) -> dict[str, Any]:
-    warehouse = Warehouse.open(year.home)
-    results: dict[str, Any] = {}
-    for days in (2, 4):
-        chosen = year.real_days[-days:]
-        seconds: dict[str, list[float]] = {name: [] for name in REBUILD_SETUPS}
-        for _ in range(rounds):
-            for name, workers in REBUILD_SETUPS.items():
-                if name == "worker_per_cpu_starting":
-                    stop_workers()
-                elif name == "worker_per_cpu_running":
-                    wait(start_workers().started)
-                started = time.perf_counter()
-                rebuild_range(warehouse, chosen[0], chosen[-1], workers=workers)
-                seconds[name].append(round(time.perf_counter() - started, 3))
-        responses = sum(
-            len(warehouse.archive.read_day(symbol, day))
-            for symbol in SUPPORTED_SYMBOLS
-            for day in chosen
-        )
-        results[f"{days}_days"] = {"responses": responses, "seconds_each_round": seconds}
-    warehouse.close()
-    return results
-
-
-def bytes_on_disk(year: YearCorpus) -> dict[str, Any]:
-    layout = Layout(year.home)
-    warehouse = Warehouse.open(year.home)
-    real = {str(day) for day in year.real_days}
-    rows = warehouse.sql(
-        "SELECT count(*) FROM expiries WHERE CAST(computed_at AS DATE) IN "
-        f"({', '.join(repr(day) for day in sorted(real))})"
-    ).item()
-    warehouse.close()
-    state = load_state(layout)
-    table_bytes = {
-        table: sum(
-            cold_file(layout, state, table, symbol, day).stat().st_size
-            for symbol in SUPPORTED_SYMBOLS
-            for day in year.real_days
-        )
-        for table in SUMMARY_TABLES
-    }
-    packs = [
-        layout.archive_pack(symbol, day) for symbol in SUPPORTED_SYMBOLS for day in year.real_days
-    ]
-    responses = len(packs) * 1440
-    return {
-        "real_days": len(year.real_days),
-        "expiry_rows": rows,
-        "cold_bytes_per_expiry_row_all_summary_tables": round(sum(table_bytes.values()) / rows, 2),
-        "cold_bytes_per_expiry_row_expiries_table": round(table_bytes["expiries"] / rows, 2),
-        "cold_bytes_by_table": table_bytes,
-        "packed_archive_bytes_per_response": round(
-            sum(p.stat().st_size for p in packs) / responses, 1
-        ),
-        "year_home_bytes": directory_bytes(year.home),
+        "fetch_all_4_symbols_alone": summarise(fetch_seconds),
+        "lake": LOCAL,
+        "load_average_before_after": [load_before, load_average()],
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ticks", type=int, default=120)
+    parser.add_argument("--ticks", type=int, default=200)
+    parser.add_argument("--loopback-ticks", type=int, default=120)
+    parser.add_argument("--setups", default=",".join(SETUPS))
     args = parser.parse_args()
-    year = year_corpus()
+    setups = tuple(args.setups.split(","))
     with tempfile.TemporaryDirectory(prefix="termstore-tick-bench-") as temp:
-        ticks = bench_ticks(args.ticks, Path(temp))
-    results = {
-        "tick_over_loopback": ticks,
-        "rebuild_symbol_day": bench_rebuild(year),
-        "rebuild_range": bench_rebuild_range(year),
-        "bytes": bytes_on_disk(year),
-    }
-    path = write_results("tick_bench", COMMAND, results)
+        commit = bench_commit(args.ticks, setups, Path(temp) / "commit")
+        loopback = bench_loopback(args.loopback_ticks, Path(temp))
+    results = {"commit_in_process": commit, "tick_over_loopback": loopback, "goals": GOALS}
+    command = f"{COMMAND} --ticks {args.ticks} --loopback-ticks {args.loopback_ticks}"
+    path = write_results("tick_bench", command, results)
     print(path.read_text())
 
 

@@ -1,15 +1,19 @@
 """The benchmarks at a reduced size: the code ``make bench`` runs, on a few minutes of the day
 corpus, checked for what each benchmark's figures rely on.
 
-Timings are not asserted (they belong to ``make bench``); what is asserted is that the contenders
-did the same work: termstore stores as many expiry rows as the no-logic limit explodes, the live
-path and the bulk path store identical rows, the catalog and the naive glob answer every query
-with the same rows, and a day of live ticks rolls its hours up without losing a row.
+Timings are not asserted (they belong to ``make bench``); what is asserted is that the
+contenders did the same work (termstore stores as many expiry rows as the no-logic limit
+explodes and dlt unpacks; every lake setup stores the same rows), the live path, the bulk path
+and a rebuild store identical rows, the year corpus's clones are the real days moved by whole
+weeks, the timed queries return the same rows as their naive twins over raw rows, and a day of
+ticks with hourly maintenance, or one maintenance of many ticks, keeps every row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import orjson
@@ -19,91 +23,246 @@ from polars.testing import assert_frame_equal
 
 from backquant.symbols import SUPPORTED_SYMBOLS
 from bench.common import CACHE_ENV
-from bench.corpus import DAY, DayCorpus, YearCorpus, day_corpus
-from bench.day_bench import run_day
-from bench.ingest_bench import physical_limit, termstore_backfill, termstore_live
-from bench.query_bench import bench_naive_vs_catalog
+from bench.corpus import (
+    DAY,
+    DayCorpus,
+    YearCorpus,
+    build_year,
+    day_corpus,
+    fetched_bodies,
+    tick_outcomes,
+)
+from bench.day_bench import bench_day_over_loopback, bench_maintenance
+from bench.ingest_bench import (
+    dlt_pipeline,
+    physical_limit,
+    rebuild_and_bytes,
+    termstore_bulk,
+    termstore_live,
+)
+from bench.lakes import SETUPS, Services
+from bench.query_bench import bench_year
+from bench.tick_bench import bench_loopback, commit_per_setup
 from storage import Warehouse
+from storage.bulk import bulk_ingest
+from storage.schemas import SUMMARY_TABLES
+from tests.support.services import PostgresServer, S3Server
 
 TICKS = 6
 BODIES = TICKS * len(SUPPORTED_SYMBOLS)
+COMPARED_TABLES = (*SUMMARY_TABLES, "responses", "ingest_log")
+ORDER = {
+    "snapshots": "symbol, computed_at",
+    "expiries": "symbol, computed_at, position",
+    "venue_oi": "symbol, computed_at, expiry, venue",
+    "responses": "symbol, computed_at",
+    "ingest_log": "symbol, started_at",
+    "hourly_sample": "symbol, computed_at, position",
+}
+
+
+CORPUS_MINUTES = 150
+"""The day corpus's first two and a half hours: whole hours to sample, and a part hour."""
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DayCorpus]:
-    """The day corpus, built in a cache of the test's own (~10 s)."""
+    """The day corpus's first minutes, built in a cache of the test's own."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("bench-cache")))
-        yield day_corpus()
+        yield day_corpus(CORPUS_MINUTES)
 
 
 def _expiry_rows(bodies: list[bytes]) -> int:
     return sum(len(orjson.loads(body)["data"]["expiries"]) for body in bodies)
 
 
-def _expiries(home: Path) -> pl.DataFrame:
-    warehouse = Warehouse.open(home)
-    try:
-        return warehouse.sql("SELECT * FROM expiries ORDER BY symbol, computed_at, position")
-    finally:
-        warehouse.close()
+def _tables(home: Path, tables: tuple[str, ...] = COMPARED_TABLES) -> dict[str, pl.DataFrame]:
+    with Warehouse.open(home) as warehouse:
+        return {t: warehouse.sql(f"SELECT * FROM {t} ORDER BY {ORDER[t]}") for t in tables}
 
 
-def test_the_day_corpus_is_a_day_of_ticks_for_the_four_symbols(corpus: DayCorpus) -> None:
-    bodies = corpus.bodies()
-    assert corpus.responses == len(bodies) == 1440 * len(SUPPORTED_SYMBOLS)
-    first_tick = [orjson.loads(body)["meta"]["symbol"] for body in bodies[: len(SUPPORTED_SYMBOLS)]]
-    assert first_tick == list(SUPPORTED_SYMBOLS)
+def test_the_day_corpus_is_one_tick_a_minute_for_the_four_symbols(corpus: DayCorpus) -> None:
+    bodies = [orjson.loads(body)["meta"] for body in corpus.bodies()]
+    assert corpus.responses == len(bodies) == CORPUS_MINUTES * len(SUPPORTED_SYMBOLS)
+    assert [meta["symbol"] for meta in bodies[:4]] == list(SUPPORTED_SYMBOLS)
+    computed = [datetime.fromisoformat(meta["computed_at"]) for meta in bodies[::4]]
+    assert computed[0] == datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC)
+    assert {later - earlier for earlier, later in pairwise(computed)} == {timedelta(minutes=1)}
 
 
-def test_backfill_live_and_the_physical_limit_store_the_same_rows(
+def test_bulk_live_rebuild_and_the_physical_limit_store_the_same_rows(
     corpus: DayCorpus, tmp_path: Path
 ) -> None:
     bodies = corpus.bodies()[:BODIES]
     ndjson = tmp_path / "bodies.ndjson"
     ndjson.write_bytes(b"\n".join(bodies) + b"\n")
-    for name in ("limit", "backfill", "live"):
-        (tmp_path / name).mkdir()
+    (tmp_path / "limit").mkdir()
 
     limit = physical_limit(ndjson, tmp_path / "limit")
-    backfill = termstore_backfill(bodies, tmp_path / "backfill", None)
+    bulk = termstore_bulk(fetched_bodies(bodies), tmp_path / "bulk")
     live = termstore_live(bodies, tmp_path / "live", TICKS)
+    rebuilt = rebuild_and_bytes(fetched_bodies(bodies), tmp_path / "rebuilt")
 
-    assert limit["responses"] == backfill["responses"] == live["responses"] == BODIES
+    assert limit["responses"] == bulk["responses"] == live["responses"] == BODIES
     assert limit["expiry_rows"] == _expiry_rows(bodies)
-    stored = _expiries(tmp_path / "backfill")
-    assert stored.height == limit["expiry_rows"]
-    assert_frame_equal(stored, _expiries(tmp_path / "live"))
+    stored = _tables(tmp_path / "bulk")
+    assert stored["expiries"].height == limit["expiry_rows"]
+    assert sorted(stored["responses"]["body"].to_list()) == sorted(bodies)
+    for table, frame in _tables(tmp_path / "live").items():
+        assert_frame_equal(frame, stored[table], check_exact=True)
+    after_rebuilds = _tables(tmp_path / "rebuilt", SUMMARY_TABLES)
+    for table in SUMMARY_TABLES:
+        assert_frame_equal(after_rebuilds[table], stored[table], check_exact=True)
+    # The bytes figures count what the lake holds.
+    assert rebuilt["bytes"]["expiry_rows"] == limit["expiry_rows"]
+    assert rebuilt["bytes"]["responses"] == BODIES
+    assert rebuilt["lake_tables_after_import_and_maintenance"]["expiries"]["data_files"] == 1
 
 
-def test_the_catalog_and_the_naive_glob_answer_every_query_alike(
-    corpus: DayCorpus, tmp_path: Path
+def test_dlt_loads_every_body_and_every_expiry_row(corpus: DayCorpus, tmp_path: Path) -> None:
+    pytest.importorskip("dlt", reason="dlt is in the bench dependency group (make bench)")
+    bodies = corpus.bodies()[:BODIES]
+
+    result = dlt_pipeline(bodies, tmp_path)
+
+    assert result["responses"] == BODIES
+    tables = result["tables"]
+    assert tables["expiry_summary"] == BODIES
+    assert tables["expiry_summary__data__expiries"] == _expiry_rows(bodies)
+
+
+def test_every_lake_setup_stores_the_same_rows(
+    corpus: DayCorpus, tmp_path: Path, postgres_server: PostgresServer, s3_server: S3Server
 ) -> None:
-    home = tmp_path / "year" / "home"
-    termstore_backfill(corpus.bodies()[: 30 * len(SUPPORTED_SYMBOLS)], home, None)
-    year = YearCorpus(home, (DAY,), 0, {})
+    prepared = tick_outcomes(corpus.bodies(), 3)
 
-    comparison = bench_naive_vs_catalog(year)
-
-    assert comparison["naive_files"] == 30 * len(SUPPORTED_SYMBOLS)
-    assert comparison["days"] == [DAY.isoformat()]
-    answers = {name: value for name, value in comparison.items() if isinstance(value, dict)}
-    assert len(answers) >= 4
-    for name, answer in answers.items():
-        assert answer["same_row_count"], name
-        assert answer["rows"] > 0, name
-
-
-def test_a_day_of_live_ticks_rolls_its_first_hour_up_and_keeps_every_row(
-    corpus: DayCorpus, tmp_path: Path
-) -> None:
-    ticks = 70  # the first hour rolls up once a tick is 5 minutes past its end
-    result = run_day(tmp_path / "home", ticks, grace_s=0.0)
-
-    assert result["ticks"] == ticks
-    assert result["hours_rolled"] >= 1
-    assert result["expiry_rows_visible"] == _expiry_rows(
-        corpus.bodies()[: ticks * len(SUPPORTED_SYMBOLS)]
+    seconds, first, normalised, warehouses = commit_per_setup(
+        prepared, SETUPS, Services(postgres_server, s3_server), tmp_path
     )
-    # An hour of tick files became one roll-up per symbol: far fewer files than ticks.
-    assert result["hot_files_listed_at_end_of_day"]["expiries"] < ticks
+    try:
+        expiries = {
+            setup: warehouse.sql(f"SELECT * FROM expiries ORDER BY {ORDER['expiries']}")
+            for setup, warehouse in warehouses.items()
+        }
+        configs = {setup: warehouse.config for setup, warehouse in warehouses.items()}
+    finally:
+        for warehouse in warehouses.values():
+            warehouse.close()
+
+    assert set(first) == set(SETUPS)
+    assert all(len(values) == 2 for values in seconds.values())
+    assert len(normalised) == 2
+    assert configs["postgres_s3"].catalog_kind == "postgres"
+    assert configs["postgres_s3"].data_path.startswith("s3://")
+    assert configs["sqlite_s3"].catalog_kind == "sqlite"
+    assert configs["postgres_local_data"].data_path.startswith(str(tmp_path))
+    reference = expiries["local"]
+    assert reference.height == _expiry_rows(corpus.bodies()[: 3 * len(SUPPORTED_SYMBOLS)])
+    for frame in expiries.values():
+        assert_frame_equal(frame, reference, check_exact=True)
+
+
+def _write_ticks(corpus: DayCorpus, ticks: int) -> Callable[[Warehouse, list[date]], float]:
+    """A ``write_days`` for ``build_year``: the corpus's first ticks of its one day."""
+
+    def write(warehouse: Warehouse, days: list[date]) -> float:
+        assert days == [DAY]
+        report = bulk_ingest(warehouse, fetched_bodies(corpus.bodies()[: ticks * 4]))
+        return report.seconds
+
+    return write
+
+
+def test_clones_are_the_real_day_moved_by_whole_weeks_and_queries_match_naive_sql(
+    corpus: DayCorpus, tmp_path: Path
+) -> None:
+    home = tmp_path / "year"
+    ticks = CORPUS_MINUTES
+    manifest = build_year(home, [DAY], 2, write_days=_write_ticks(corpus, ticks))
+    year = YearCorpus(home, (DAY,), int(manifest["cloned_days"]), manifest)
+
+    assert year.first_day == DAY - timedelta(weeks=2)
+    real = _tables(home, ("snapshots", "expiries", "venue_oi", "hourly_sample"))
+    assert real["snapshots"].height == 3 * ticks * len(SUPPORTED_SYMBOLS)
+    assert real["hourly_sample"].height > 0
+    for table, frame in real.items():
+        keys = ORDER[table].split(", ")
+        on_day = frame.filter(pl.col("computed_at").dt.date() == DAY)
+        week_before = frame.filter(pl.col("computed_at").dt.date() == DAY - timedelta(weeks=1))
+        moved = _moved(on_day, timedelta(weeks=-1)).sort(keys)
+        assert_frame_equal(week_before.sort(keys), moved, check_exact=True)
+    # Each day is one file per table after the build's maintenance.
+    assert manifest["tables"]["expiries"]["data_files"] == 3
+
+    results = bench_year(year, attach_runs=1, process_runs=1, runs=1)
+
+    compared = {
+        name: value
+        for name, value in results.items()
+        if isinstance(value, dict) and "same_rows_as_naive" in value
+    }
+    assert set(compared) >= {
+        "latest_term_structure",
+        "hourly_cm_30d_btc",
+        "daily_cm_4_symbols",
+        "daily_cm_30d_from_hourly_sample",
+    }
+    for name, value in compared.items():
+        assert value["same_rows_as_naive"], name
+        assert value["rows"] > 0, name
+    # The hourly series covers all three days: the clones are queried like real days.
+    assert results["hourly_cm_30d_btc"]["rows"] == 3 * 3
+    assert results["latest_term_structure"]["rows"] == _expiry_rows(
+        corpus.bodies()[(ticks - 1) * 4 : ticks * 4]
+    )
+    assert results["bytes"]["expiry_rows"] == real["expiries"].height
+
+
+def _moved(frame: pl.DataFrame, shift: timedelta) -> pl.DataFrame:
+    """``frame`` with every instant, date and expiry token moved by ``shift``, in polars: an
+    implementation independent of the corpus's SQL."""
+    changes = [
+        (pl.col(name) + shift).alias(name)
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime | pl.Date)
+    ]
+    if "expiry" in frame.columns:
+        token = pl.col("expiry").str.to_date("%d%b%y", strict=False)
+        moved = (token + shift).dt.strftime("%d%b%y").str.to_uppercase()
+        changes.append(pl.coalesce(moved, pl.col("expiry")).alias("expiry"))
+    return frame.with_columns(changes)
+
+
+def test_ticks_over_loopback_and_a_day_with_hourly_maintenance_keep_every_row(
+    tmp_path: Path,
+) -> None:
+    ticks = 6
+    loopback = bench_loopback(2, tmp_path / "tick")
+    day = bench_day_over_loopback(tmp_path / "day", ticks, maintain_every=3)
+
+    assert loopback["ingest_once_4_symbols"]["runs"] == 2
+    assert day["ticks"] == ticks
+    assert len(day["maintenance_each_hour"]) == 2
+    lake = day["lake_at_end_of_day"]
+    assert lake["snapshots"]["rows"] == lake["responses"]["rows"] == ticks * 4
+    assert lake["ingest_log"]["rows"] == ticks * 4
+    # The last maintenance merged the day's tick files: one file per table and day.
+    assert lake["expiries"]["data_files"] == lake["responses"]["data_files"] == 1
+
+
+def test_maintenance_of_landed_ticks_keeps_every_row_and_leaves_one_file_per_day(
+    corpus: DayCorpus, tmp_path: Path
+) -> None:
+    ticks = 8
+    home = tmp_path / "landed"
+    result = bench_maintenance(home, corpus.bodies(), ticks)
+
+    assert result["ticks_landed"] == ticks
+    assert result["rows_unchanged"]
+    before, after = result["lake_before"], result["lake_after"]
+    assert before["expiries"]["data_files"] == ticks
+    assert before["expiries"]["rows"] == _expiry_rows(corpus.bodies()[: ticks * 4])
+    assert all(after[t]["data_files"] <= 1 for t in after)
+    # The run a retention period later deleted every merged-away file from the disk.
+    assert result["local_data_files_on_disk_after"] == sum(after[t]["data_files"] for t in after)
