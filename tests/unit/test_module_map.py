@@ -44,9 +44,7 @@ def _imports(path: Path) -> set[str]:
 
 
 def _graph() -> dict[str, set[str]]:
-    files = {
-        _module_name(path): path for layer in LAYERS for path in (ROOT / layer).rglob("*.py")
-    }
+    files = {_module_name(path): path for layer in LAYERS for path in (ROOT / layer).rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in files.items():
         graph[name] = {module for module in _imports(path) if module in files and module != name}
