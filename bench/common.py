@@ -7,7 +7,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -103,15 +103,6 @@ def progress() -> Progress:
     )
 
 
-def tracked(items: Iterable[T], description: str, total: int) -> Iterator[T]:
-    """Iterate with a progress bar."""
-    with progress() as bar:
-        task = bar.add_task(description, total=total)
-        for item in items:
-            yield item
-            bar.advance(task)
-
-
 def directory_bytes(root: Path, pattern: str = "*") -> int:
     return sum(path.stat().st_size for path in root.rglob(pattern) if path.is_file())
 
@@ -149,7 +140,7 @@ def table_sizes(connection: duckdb.DuckDBPyConnection) -> dict[str, dict[str, in
 
 
 def bytes_per_row(sizes: dict[str, dict[str, int]]) -> dict[str, Any]:
-    """Goal 5's figures from ``table_sizes``: bytes per expiry row (the expiries table alone,
+    """The bytes figures from ``table_sizes``: bytes per expiry row (the expiries table alone,
     and the three summary tables together) and bytes per archived response."""
     expiry_rows = sizes["expiries"]["rows"]
     summary = sum(sizes[table]["data_bytes"] for table in ("snapshots", "expiries", "venue_oi"))

@@ -11,14 +11,14 @@
   ``snapshots``, ``expiries``, ``venue_oi`` and ``hourly_sample`` with every instant, date and
   expiry token shifted back by whole weeks (weekdays, and so the listing pattern, are kept), one
   transaction per week. ``responses``, ``ingest_log`` and ``quarantine`` are not cloned: they
-  hold the real days only. Then ``maintain()`` merges every day into one file per table. Row
-  counts, file sizes and query costs of the summary tables are those of a real year; the values
-  repeat weekly.
+  hold the real days only. Then ``maintain()``, so each day is one file per table. Row counts,
+  file sizes and query costs of the summary tables are those of a real year; the values repeat
+  weekly. Built in ~5 minutes on a quiet 2-core machine (the manifest records each step).
 
 The cache is rebuilt when the recipe (``FORMAT``) or the lake's definition (tables, partitions,
 options, views: ``lake_fingerprint``) changes. Run ``.venv/bin/python -m bench.corpus`` to build
-(or check) both; other benchmarks call
-``day_corpus()`` and ``year_corpus()``, which build on first use.
+(or check) both; other benchmarks call ``day_corpus()`` and ``year_corpus()``, which build on
+first use.
 """
 
 from __future__ import annotations
@@ -299,7 +299,7 @@ def lake_fingerprint() -> str:
 
 
 def year_corpus() -> YearCorpus:
-    """The cached year lake, built on first use (see the module docstring; ~10–20 minutes)."""
+    """The cached year lake, built on first use (see the module docstring)."""
     root = cache_dir() / "year-lake"
     home = root / "home"
     manifest_path = root / "manifest.json"
