@@ -35,7 +35,7 @@ from storage.records import (
 from storage.reports import DUPLICATE, STORED, SymbolReport, TickReport
 from storage.schemas import SUMMARY_TABLES
 from storage.warehouse import Warehouse
-from storage.writes import insert, transaction
+from storage.writes import insert, single_threaded, transaction
 
 QUARANTINED_KIND = RejectedValueError.kind
 
@@ -208,6 +208,7 @@ def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) 
     # read and the writes, and no other writer can slip a key in between.
     with (
         warehouse.writer() as connection,
+        single_threaded(connection),
         transaction(connection, warehouse.config, "the tick") as lake,
     ):
         archived = archived_keys(lake, _keys(ordered, normalised))

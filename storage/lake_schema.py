@@ -25,10 +25,11 @@ from typing import Final
 
 import duckdb
 
+from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.research.views import HOURLY_SAMPLE_TABLE, research_views
 from storage.schemas import TABLE_SCHEMAS, TIME_COLUMNS, create_table_sql
 
-SCHEMA_VERSION: Final[str] = "1"
+SCHEMA_VERSION: Final[str] = "2"
 META_TABLE: Final[str] = "termstore_meta"
 LAKE_TABLES: Final[tuple[str, ...]] = (*TABLE_SCHEMAS, HOURLY_SAMPLE_TABLE)
 PARTITIONS: Final[dict[str, tuple[str, ...]]] = {
@@ -48,10 +49,24 @@ TABLE_OPTIONS: Final[dict[str, dict[str, int]]] = {
     for table in ("responses", "quarantine")
 }
 
-LATEST_TERM_STRUCTURE_SQL: Final[str] = """
-SELECT e.* FROM expiries AS e
-JOIN (SELECT symbol, max(computed_at) AS computed_at FROM snapshots GROUP BY symbol) AS newest
-  ON e.symbol = newest.symbol AND e.computed_at = newest.computed_at
+# Each symbol's newest snapshot, found among the last day of ticks (the newest instant comes
+# from file statistics, and the bound prunes every older file); the full scan runs only when
+# some symbol has no snapshot in that day.
+LATEST_TERM_STRUCTURE_SQL: Final[str] = f"""
+WITH recent AS (
+    SELECT symbol, max(computed_at) AS computed_at FROM snapshots
+    WHERE computed_at >= (SELECT max(computed_at) - INTERVAL 1 DAY FROM snapshots)
+    GROUP BY symbol
+),
+older AS (
+    SELECT symbol, max(computed_at) AS computed_at FROM snapshots
+    WHERE (SELECT count(*) FROM recent) < {len(SUPPORTED_SYMBOLS)}
+      AND symbol NOT IN (SELECT symbol FROM recent)
+    GROUP BY symbol
+),
+newest AS (SELECT * FROM recent UNION ALL SELECT * FROM older)
+SELECT e.* FROM expiries AS e JOIN newest USING (symbol, computed_at)
+WHERE e.computed_at >= (SELECT min(computed_at) FROM newest)
 ORDER BY e.symbol, e.position
 """
 
@@ -99,16 +114,12 @@ VIEW_NAMES: Final[tuple[str, ...]] = tuple(views())
 
 def schema_version(connection: duckdb.DuckDBPyConnection) -> str | None:
     """The version recorded in the attached lake, None when it has no termstore tables."""
-    exists = connection.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-        "AND table_name = ?",
-        [META_TABLE],
-    ).fetchone()
-    if not exists or not exists[0]:
+    try:
+        row = connection.execute(
+            f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'"
+        ).fetchone()
+    except duckdb.CatalogException:
         return None
-    row = connection.execute(
-        f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'"
-    ).fetchone()
     return None if row is None else str(row[0])
 
 

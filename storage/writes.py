@@ -1,6 +1,4 @@
-# SQL built from table and view names that are constants of this package, never user input.
-# ruff: noqa: S608
-"""Writing to the lake: one transaction at a time, frames in by name.
+"""Writing to the lake: one transaction at a time, frames in by table schema.
 
 Every change termstore makes (a tick, a rebuilt day, an import batch, a research sample) is one
 ``transaction``: DuckLake commits all its tables at once or none of them, so a reader sees the
@@ -13,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from itertools import count
 from typing import Final, TypeVar
 
 import duckdb
@@ -23,7 +20,6 @@ from storage.errors import CommitError, DataPathError, StorageError
 from storage.lake_config import DATA_PATH_ENV, LakeConfig
 from storage.schemas import TABLE_SCHEMAS
 
-_names = count()
 T = TypeVar("T")
 CONFLICT_ATTEMPTS: Final[int] = 5
 _CONFLICT: Final[str] = "transaction conflict"
@@ -90,17 +86,24 @@ def retry_on_conflict(action: Callable[[], T]) -> T:
 
 
 def insert(connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
-    """Append ``frame`` to ``table`` by column name; returns the rows written."""
+    """Append ``frame`` to ``table`` (one of ``TABLE_SCHEMAS``, whose column order is the
+    table's); returns the rows written."""
     if frame.height == 0:
         return 0
-    columns = TABLE_SCHEMAS[table].names() if table in TABLE_SCHEMAS else frame.columns
-    name = f"_termstore_frame_{next(_names)}"
     # One chunk: a concat of per-body frames has a chunk per body, and DuckDB scans each as
     # its own Arrow batch (a day's 5,760 chunks made the insert ~20x slower).
-    connection.register(name, frame.select(columns).rechunk().to_arrow())
-    try:
-        listed = ", ".join(columns)
-        connection.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {name}")
-    finally:
-        connection.unregister(name)
+    arrow = frame.select(TABLE_SCHEMAS[table].names()).rechunk().to_arrow()
+    connection.from_arrow(arrow).insert_into(table)
     return frame.height
+
+
+@contextmanager
+def single_threaded(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run the block on one DuckDB thread: a tick's few rows gain nothing from parallel
+    operators and lose time handing them between threads."""
+    row = connection.execute("SELECT current_setting('threads')").fetchone()
+    connection.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        connection.execute(f"SET threads = {int(row[0]) if row else 1}")

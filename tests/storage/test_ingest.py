@@ -113,6 +113,33 @@ def test_latest_term_structure_shows_only_the_newest_snapshot(warehouse: Warehou
     assert latest.height == 4 and set(latest["computed_at"]) == {later}
 
 
+def test_latest_term_structure_keeps_a_symbol_that_stopped_days_ago(warehouse: Warehouse) -> None:
+    # HYPEUSDT's newest snapshot is three days older than the others': the view's
+    # one-day window must not hide it.
+    stopped = BASE_TIME - timedelta(days=3)
+    ingest_outcomes(warehouse, tick(stopped - timedelta(minutes=1), ("HYPEUSDT",)))
+    ingest_outcomes(warehouse, tick(stopped, ("HYPEUSDT",)))
+    ingest_outcomes(warehouse, tick(BASE_TIME, ("BTCUSDT", "ETHUSDT", "SOLUSDT")))
+    latest = warehouse.sql(
+        "SELECT symbol, min(computed_at) AS first, max(computed_at) AS last, count(*) AS rows "
+        "FROM latest_term_structure GROUP BY symbol ORDER BY symbol"
+    )
+    newest = dict(zip(latest["symbol"], latest["last"], strict=True))
+    assert newest == {
+        "BTCUSDT": BASE_TIME,
+        "ETHUSDT": BASE_TIME,
+        "HYPEUSDT": stopped,
+        "SOLUSDT": BASE_TIME,
+    }
+    assert latest["first"].to_list() == latest["last"].to_list()
+    instants = f"'{BASE_TIME.isoformat()}', '{stopped.isoformat()}'"
+    counts = warehouse.sql(
+        f"SELECT symbol, count(*) AS n FROM expiries WHERE computed_at IN ({instants}) "
+        "GROUP BY symbol ORDER BY symbol"
+    )
+    assert latest["rows"].to_list() == counts["n"].to_list()
+
+
 def test_rejected_values_are_quarantined_byte_for_byte_and_logged(warehouse: Warehouse) -> None:
     raw = body("ETHUSDT", BASE_TIME, **{"data.expiries.0.atm_iv": 5000.0})
     outcomes = tick(BASE_TIME, ("BTCUSDT",)) | {"ETHUSDT": outcome("ETHUSDT", BASE_TIME, raw)}

@@ -9,6 +9,7 @@ import pytest
 
 from storage import StorageError, Warehouse
 from storage.errors import CatalogError, LakeConfigError
+from storage.lake import extension_path
 from storage.lake_config import LakeConfig, redact
 
 PASSWORD = "pw-Secret-4711"
@@ -53,6 +54,20 @@ def test_a_default_lake_is_created_where_the_config_says(tmp_path: Path) -> None
         assert warehouse.sql("SELECT count(*) FROM snapshots").item() == 0
     assert (tmp_path / "home" / "catalog.sqlite").is_file()
     assert (tmp_path / "home" / "data").is_dir()
+
+
+def test_connections_refuse_unsigned_extensions_once_the_lake_is_loaded(tmp_path: Path) -> None:
+    # The wheels' binaries load without the signature check; a query must not load others.
+    with Warehouse.open(config=LakeConfig.from_env(tmp_path / "home", env={})) as warehouse:
+        setting = "SELECT current_setting('allow_unsigned_extensions') AS allowed"
+        assert warehouse.sql(setting).item() is False
+        with warehouse.writer() as connection:
+            assert connection.execute(setting).fetchone() == (False,)
+        forged = bytearray(extension_path("httpfs").read_bytes())
+        forged[len(forged) // 2] ^= 0xFF
+        (tmp_path / "httpfs.duckdb_extension").write_bytes(forged)
+        with pytest.raises(StorageError, match="signature is either missing or invalid"):
+            warehouse.sql(f"LOAD '{tmp_path / 'httpfs.duckdb_extension'}'")
 
 
 @pytest.mark.parametrize(
