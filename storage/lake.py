@@ -187,6 +187,13 @@ def attach_error(config: LakeConfig, error: BaseException) -> StorageError:
             f"the lake keeps its data files on S3 but {DATA_PATH_ENV} is not set ({text})",
             advice=f"set {DATA_PATH_ENV} to that s3:// path, and the AWS_* credentials",
         )
+    if "data_path is not set" in lowered:
+        return LakeConfigError(
+            f"the catalog {config.describe()['catalog']!r} holds no lake yet, and a new lake "
+            f"needs {DATA_PATH_ENV}: where its data files go",
+            advice=f"set {DATA_PATH_ENV} to a directory or an s3:// path (the catalog keeps "
+            f"it from then on), or point {CATALOG_ENV} at an existing lake",
+        )
     if "creating a new ducklake is explicitly disabled" in lowered:
         # A read-only attach of a reachable database that holds no lake yet.
         return NotInitialisedError(

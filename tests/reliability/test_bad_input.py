@@ -182,6 +182,18 @@ def _postgres_unreachable(tmp_path: Path, request: pytest.FixtureRequest) -> Lak
     return LakeCase({"TERMSTORE_CATALOG": catalog}, ("TERMSTORE_CATALOG",), _nothing)
 
 
+def _postgres_new_lake_without_data_path(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> LakeCase:
+    # The lake's database is new: creating a lake there needs to know where its files go.
+    lake = _team_lake(request)
+    return LakeCase(
+        {"TERMSTORE_CATALOG": lake.catalog},
+        ("TERMSTORE_DATA_PATH",),
+        lambda: _database_tables(lake),
+    )
+
+
 def _bucket_missing(tmp_path: Path, request: pytest.FixtureRequest) -> LakeCase:
     lake = _team_lake(request)
     bucket = f"missing-{uuid.uuid4().hex[:12]}"
@@ -232,6 +244,7 @@ def _catalog_of_another_application(tmp_path: Path, request: pytest.FixtureReque
 LAKE_CASES: dict[str, Callable[[Path, pytest.FixtureRequest], LakeCase]] = {
     "catalog-of-another-kind": _catalog_of_another_kind,
     "postgres-unreachable": _postgres_unreachable,
+    "postgres-new-lake-without-data-path": _postgres_new_lake_without_data_path,
     "bucket-missing": _bucket_missing,
     "s3-credentials-wrong": _s3_credentials_wrong,
     "catalog-file-of-random-bytes": _catalog_of_random_bytes,
