@@ -29,7 +29,7 @@ from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.research.views import HOURLY_SAMPLE_TABLE, research_views
 from storage.schemas import TABLE_SCHEMAS, TIME_COLUMNS, create_table_sql
 
-SCHEMA_VERSION: Final[str] = "2"
+SCHEMA_VERSION: Final[str] = "3"
 META_TABLE: Final[str] = "termstore_meta"
 LAKE_TABLES: Final[tuple[str, ...]] = (*TABLE_SCHEMAS, HOURLY_SAMPLE_TABLE)
 PARTITIONS: Final[dict[str, tuple[str, ...]]] = {

@@ -135,8 +135,10 @@ def constant_maturity(
 ) -> pl.DataFrame:
     """Constant-maturity IVs (vol points) at ``tenors`` days, sampled before interpolating:
     the last snapshot of each ``every`` bucket (epoch-aligned, so ``1d`` is the UTC day), or
-    every snapshot with ``every="snapshot"``. Whole-hour intervals read ``expiries_hourly``
-    (the stored hourly sample; days not sampled yet, today included, on the fly)."""
+    every snapshot with ``every="snapshot"``. A sampled series carries
+    ``period_start`` (the bucket it summarises; ``computed_at`` is the snapshot taken). Whole-hour
+    intervals read ``expiries_hourly`` (the stored hourly sample; days not sampled yet, today
+    included, on the fly)."""
     bucket = every_us(every)
     use_hourly = bucket is not None and bucket % MICROS_PER_HOUR == 0
     table = HOURLY_TABLE if use_hourly else "expiries"
@@ -146,7 +148,7 @@ def constant_maturity(
         source = window
     else:
         source = f"({sample_sql(window, bucket)})"
-    query = constant_maturity_sql(source, tenors)
+    query = constant_maturity_sql(source, tenors, period_us=bucket)
     return warehouse.sql(f"{query} ORDER BY symbol, computed_at, tenor_days")
 
 

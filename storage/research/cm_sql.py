@@ -50,8 +50,24 @@ def _bracket_aggregates(iv: str) -> str:
     above = f"FILTER (WHERE t >= tau AND {valid})"
     return (
         f"max(t) {below} AS {iv}_t1, arg_max({iv}, t) {below} AS {iv}_v1, "
-        f"min(t) {above} AS {iv}_t2, arg_min({iv}, t) {above} AS {iv}_v2"
+        f"min(t) {above} AS {iv}_t2, arg_min({iv}, t) {above} AS {iv}_v2, "
+        f"max(t) FILTER (WHERE {valid}) AS {iv}_longest"
     )
+
+
+def _why_null(iv: str) -> str:
+    """Why the CM value of ``iv`` is null (nothing when it is not)."""
+    return (
+        f"CASE WHEN {iv}_v2 IS NOT NULL THEN NULL "
+        f"WHEN {iv}_longest IS NULL THEN '{iv}: no listed expiry quotes it' "
+        f"ELSE '{iv}: no listed expiry at or beyond ' || tenor_days || 'd (the longest is ' "
+        f"|| round({iv}_longest * {DAYS_PER_YEAR}, 1) || 'd)' END"
+    )
+
+
+def null_reasons_sql(*reasons: str) -> str:
+    """The non-null reasons joined with '; ', or null when there is none."""
+    return f"nullif(concat_ws('; ', {', '.join(reasons)}), '')"
 
 
 def _interpolated(iv: str) -> str:
@@ -65,15 +81,26 @@ def _interpolated(iv: str) -> str:
     )
 
 
-def constant_maturity_sql(source: str, tenors: Sequence[float] = STANDARD_TENORS) -> str:
+def constant_maturity_sql(
+    source: str, tenors: Sequence[float] = STANDARD_TENORS, period_us: int | None = None
+) -> str:
     """One row per symbol × computed_at × tenor_days over the expiries rows of ``source``.
 
     ``source`` is a relation (view name or parenthesised query) with the expiries columns
-    symbol, computed_at, expiry, years_to_expiry and the three IVs.
+    symbol, computed_at, expiry, years_to_expiry and the three IVs. A sampled source names its
+    period in ``period_us``: each row then starts with ``period_start``, the start of the
+    epoch-aligned period it summarises (``computed_at`` stays the snapshot taken).
     """
     brackets = ",\n           ".join(_bracket_aggregates(iv) for iv in IV_COLUMNS)
     values = ",\n       ".join(f"{_interpolated(iv)} AS {iv}" for iv in IV_COLUMNS)
     flat = " OR ".join(f"({iv}_v1 IS NULL AND {iv}_v2 IS NOT NULL)" for iv in IV_COLUMNS)
+    why = null_reasons_sql(*(_why_null(iv) for iv in IV_COLUMNS))
+    period = (
+        ""
+        if period_us is None
+        else f"make_timestamptz(epoch_us(computed_at) // {period_us} * {period_us}) "
+        "AS period_start, "
+    )
     return f"""
 WITH points AS (
     SELECT symbol, computed_at, expiry, years_to_expiry AS t, atm_iv, put_25d_iv, call_25d_iv
@@ -96,14 +123,15 @@ interpolated AS (
     SELECT symbol, computed_at, tenor_days,
        {values},
        coalesce({flat}, false) AS extrapolated,
-       lower_expiry, upper_expiry
+       lower_expiry, upper_expiry,
+       {why} AS null_reason
     FROM brackets
 )
-SELECT symbol, computed_at, tenor_days, atm_iv, put_25d_iv, call_25d_iv,
+SELECT symbol, {period}computed_at, tenor_days, atm_iv, put_25d_iv, call_25d_iv,
        call_25d_iv - put_25d_iv AS rr_25d,
        (call_25d_iv + put_25d_iv) / 2 - atm_iv AS bf_25d,
        put_25d_iv - call_25d_iv AS skew_25d,
-       extrapolated, lower_expiry, upper_expiry
+       extrapolated, lower_expiry, upper_expiry, null_reason
 FROM interpolated
 """
 
@@ -135,13 +163,27 @@ variances AS (
 SELECT symbol, computed_at, from_expiry, to_expiry, from_years, to_years,
        from_atm_iv, to_atm_iv,
        CASE WHEN forward_variance >= 0 THEN sqrt(forward_variance) END AS forward_atm_iv,
-       coalesce(forward_variance < 0, false) AS calendar_arbitrage
+       coalesce(forward_variance < 0, false) AS calendar_arbitrage,
+       CASE WHEN forward_variance < 0
+            THEN 'calendar arbitrage: total variance falls from ' || from_expiry || ' to '
+                 || to_expiry
+            WHEN forward_variance IS NULL
+            THEN from_expiry || ' and ' || to_expiry || ' expire at the same time' END
+           AS null_reason
 FROM variances
 """
 
 
+def _cm_null(tenor: str) -> str:
+    return (
+        f"CASE WHEN {tenor.replace('tenor_days', 'atm_iv')} IS NULL THEN 'the ' || {tenor} "
+        "|| 'd CM ATM IV is null (constant_maturity.null_reason says why)' END"
+    )
+
+
 def forward_tenor_sql(constant_maturity: str) -> str:
     """ATM forward vol between consecutive tenors of a constant-maturity relation."""
+    ends_null = null_reasons_sql(_cm_null("from_tenor_days"), _cm_null("to_tenor_days"))
     return f"""
 WITH pairs AS (
     SELECT symbol, computed_at,
@@ -161,13 +203,24 @@ variances AS (
 SELECT symbol, computed_at, from_tenor_days, to_tenor_days, from_atm_iv, to_atm_iv,
        CASE WHEN forward_variance >= 0 THEN sqrt(forward_variance) END AS forward_atm_iv,
        coalesce(forward_variance < 0, false) AS calendar_arbitrage,
-       from_extrapolated OR to_extrapolated AS extrapolated
+       from_extrapolated OR to_extrapolated AS extrapolated,
+       CASE WHEN forward_variance < 0
+            THEN 'calendar arbitrage: total variance falls from ' || from_tenor_days
+                 || 'd to ' || to_tenor_days || 'd'
+            WHEN forward_variance IS NULL THEN {ends_null} END AS null_reason
 FROM variances
 """
 
 
 def shape_sql(constant_maturity: str) -> str:
     """Term-structure shape per snapshot from the 7d, 30d and 90d constant-maturity ATM IVs."""
+    points_null = null_reasons_sql(
+        *(
+            f"CASE WHEN atm_iv_{days}d IS NULL THEN 'the {days}d CM ATM IV is null "
+            "(constant_maturity.null_reason says why)' END"
+            for days in (7, 30, 90)
+        )
+    )
     return f"""
 WITH pivoted AS (
     SELECT symbol, computed_at,
@@ -184,6 +237,7 @@ SELECT symbol, computed_at, atm_iv_7d, atm_iv_30d, atm_iv_90d,
        CASE WHEN atm_iv_90d > atm_iv_7d THEN 'contango'
             WHEN atm_iv_90d < atm_iv_7d THEN 'backwardation'
             WHEN atm_iv_90d = atm_iv_7d THEN 'flat' END AS shape,
-       coalesce(extrapolated, false) AS extrapolated
+       coalesce(extrapolated, false) AS extrapolated,
+       {points_null} AS null_reason
 FROM pivoted
 """

@@ -61,7 +61,10 @@ SELECT symbol, {UTC_DAY} AS day, tenor_days,
        count(*) AS snapshots,
        count(atm_iv) AS atm_samples,
        count(*) FILTER (WHERE extrapolated) AS extrapolated_snapshots,
-       max(computed_at) AS last_computed_at
+       max(computed_at) AS last_computed_at,
+       -- A close is null only when no snapshot of the day had the value: the last one says why.
+       CASE WHEN count(atm_iv) = 0 OR count(put_25d_iv) = 0 OR count(call_25d_iv) = 0
+            THEN arg_max(null_reason, computed_at) END AS null_reason
 FROM ({constant_maturity_sql(source)}) AS cm
 GROUP BY symbol, {UTC_DAY}, tenor_days
 """

@@ -90,7 +90,7 @@ HOURLY_VIEW_SQL: Final[str] = (
 RESEARCH_VIEWS: Final[dict[str, str]] = {
     HOURLY_TABLE: HOURLY_VIEW_SQL,
     "constant_maturity": constant_maturity_sql("expiries"),
-    "constant_maturity_hourly": constant_maturity_sql(HOURLY_TABLE),
+    "constant_maturity_hourly": constant_maturity_sql(HOURLY_TABLE, period_us=MICROS_PER_HOUR),
     "forward_vol_listed": forward_listed_sql("expiries"),
     "forward_vol_tenor": forward_tenor_sql("constant_maturity"),
     "term_structure_shape": shape_sql("constant_maturity"),

@@ -369,3 +369,64 @@ def test_bad_arguments_say_what_to_pass(research_warehouse: Warehouse) -> None:
         api.forward_vols(research_warehouse, None, END, START)
     with pytest.raises(ValueError):
         api.opex_anchors(research_warehouse, "DOGEUSDT", START, END)
+
+
+# Each view: the condition under which a value it carries is null.
+NULLABLE_VALUES = {
+    "constant_maturity": "atm_iv IS NULL OR put_25d_iv IS NULL OR call_25d_iv IS NULL",
+    "constant_maturity_hourly": "atm_iv IS NULL OR put_25d_iv IS NULL OR call_25d_iv IS NULL",
+    "forward_vol_listed": "forward_atm_iv IS NULL",
+    "forward_vol_tenor": "forward_atm_iv IS NULL",
+    "term_structure_shape": "atm_iv_7d IS NULL OR atm_iv_30d IS NULL OR atm_iv_90d IS NULL",
+    "daily_constant_maturity": (
+        "close_atm_iv IS NULL OR close_put_25d_iv IS NULL OR close_call_25d_iv IS NULL"
+    ),
+}
+
+
+@pytest.mark.parametrize("view", sorted(NULLABLE_VALUES))
+def test_every_null_in_a_series_carries_its_reason(
+    research_warehouse: Warehouse, view: str
+) -> None:
+    counts = research_warehouse.sql(
+        f"SELECT count(*) FILTER (WHERE {NULLABLE_VALUES[view]}) AS nulls, "
+        f"count(*) FILTER (WHERE ({NULLABLE_VALUES[view]}) = (null_reason IS NULL)) AS wrong "
+        f"FROM {view}"
+    ).row(0, named=True)
+    assert counts["nulls"] > 0, f"the fixture has no null in {view} to explain"
+    assert counts["wrong"] == 0, f"{view}: a null without its reason, or a reason without a null"
+
+
+def test_a_tenor_beyond_the_listed_expiries_says_how_far_they_reach(
+    research_warehouse: Warehouse, cases: list[Snapshot]
+) -> None:
+    sol = datetime(2026, 3, 2, 12, 0, 5, tzinfo=UTC)
+    (snapshot,) = [c for c in cases if c.symbol == "SOLUSDT" and c.computed_at == sol]
+    longest = max(snapshot.years(row) for row in snapshot.rows if row.atm is not None)
+    reason = research_warehouse.sql(
+        "SELECT null_reason FROM constant_maturity "
+        f"WHERE symbol = 'SOLUSDT' AND computed_at = '{sol.isoformat()}' AND tenor_days = 180"
+    ).item()
+    assert reason.startswith(
+        f"atm_iv: no listed expiry at or beyond 180d (the longest is {longest * 365:.1f}d)"
+    )
+
+
+def test_sampled_series_are_stamped_with_the_period_they_summarise(
+    research_warehouse: Warehouse,
+) -> None:
+    hourly = research_warehouse.sql(
+        "SELECT period_start, computed_at FROM constant_maturity_hourly"
+    )
+    assert hourly.height > 0
+    assert hourly["period_start"].equals(
+        hourly["computed_at"].dt.truncate("1h").alias("period_start")
+    )
+    assert (hourly["computed_at"] != hourly["period_start"]).any()
+    daily = api.constant_maturity(research_warehouse, None, START, END, (30,), every="1d")
+    assert daily["period_start"].equals(
+        daily["computed_at"].dt.truncate("1d").alias("period_start")
+    )
+    every = api.constant_maturity(research_warehouse, None, START, END, (30,), every="snapshot")
+    assert "period_start" not in every.columns
+
