@@ -7,6 +7,8 @@ a per-symbol outcome, so one symbol's failure never hides the others.
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 import time
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
@@ -147,6 +149,13 @@ def error_from_response(
     return cls(message, status=status, request_id=request_id, headers=headers, details=details)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's verifying TLS context, built once per process: loading the CA bundle costs more
+    than a tick's four requests, and a tick builds a new client."""
+    return httpx.create_ssl_context()
+
+
 class BackQuantClient:
     """Async client; use ``async with BackQuantClient(config) as client``."""
 
@@ -164,7 +173,7 @@ class BackQuantClient:
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             timeout=httpx.Timeout(config.read_timeout_s, connect=config.connect_timeout_s),
             transport=transport,
-            verify=True,
+            verify=_tls_context(),
             follow_redirects=False,
         )
 
