@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from storage import LakeConfig, Warehouse
 from storage.lake_config import CATALOG_ENV, DATA_PATH_ENV, HOME_ENV
+from storage.lake_schema import SCHEMA_VERSION
 from tests.support.dagster_ui import BIN
 from tests.support.fixtures import TEST_KEY, ScriptedAPI
 from tests.support.services import PostgresServer, S3Server
@@ -122,7 +123,9 @@ def test_a_created_local_lake_is_a_termstore_lake_with_a_writable_data_path(
     use_api(scripted_api, monkeypatch)
     exit_code, output = run_doctor()
     assert exit_code == 0, output
-    assert "lake catalog ok" in output and "termstore lake, schema version 1" in output
+    assert (
+        "lake catalog ok" in output and f"termstore lake, schema version {SCHEMA_VERSION}" in output
+    )
     assert f"lake data path ok {home}/data is readable and writable" in output
     assert not (home / "data" / "_termstore_doctor").exists(), "the probe was left behind"
 
@@ -240,7 +243,9 @@ def test_a_postgres_catalog_with_an_s3_data_path_passes(
     code, output = doctor_process(scripted_api, env)
     assert code == 0, output
     catalog_line = check_line(output, "lake catalog")
-    assert catalog_line.startswith("lake catalog ok termstore lake, schema version 1"), catalog_line
+    assert catalog_line.startswith(
+        f"lake catalog ok termstore lake, schema version {SCHEMA_VERSION}"
+    ), catalog_line
     assert catalog_line.endswith(
         f"(postgres:host=127.0.0.1 port={pg.port} dbname={pg.dbname} user={pg.user} password=***)"
     )
