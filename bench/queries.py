@@ -63,7 +63,8 @@ def _sql(statement: str) -> Query:
 def _cm_from_raw(window: Window, symbol: str | None, every_us: int) -> Query:
     """30-day constant maturity over a sample taken from raw rows."""
     sampled = f"({sample_sql(window.raw(symbol), every_us)})"
-    return _sql(f"SELECT * FROM ({constant_maturity_sql(sampled, (30,))}) {CM_ORDER}")
+    query = constant_maturity_sql(sampled, (30,), period_us=every_us)
+    return _sql(f"SELECT * FROM ({query}) {CM_ORDER}")
 
 
 def bench_queries(window: Window) -> dict[str, BenchQuery]:
