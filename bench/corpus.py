@@ -16,9 +16,9 @@
   weekly. Built in ~5 minutes on a quiet 2-core machine (the manifest records each step).
 
 The cache is rebuilt when the recipe (``FORMAT``) or the lake's definition (tables, partitions,
-options: ``lake_fingerprint``) changes; views are brought up to date in place. Run ``.venv/bin/python -m bench.corpus`` to build
-(or check) both; other benchmarks call ``day_corpus()`` and ``year_corpus()``, which build on
-first use.
+options: ``lake_fingerprint``) changes; views are brought up to date in place. Run
+``.venv/bin/python -m bench.corpus`` to build (or check) both; other benchmarks call
+``day_corpus()`` and ``year_corpus()``, which build on first use.
 """
 
 from __future__ import annotations

@@ -429,4 +429,3 @@ def test_sampled_series_are_stamped_with_the_period_they_summarise(
     )
     every = api.constant_maturity(research_warehouse, None, START, END, (30,), every="snapshot")
     assert "period_start" not in every.columns
-
