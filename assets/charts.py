@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from assets.plots import oi_by_expiry_png, series_png, term_structure_png
 from backquant.symbols import SUPPORTED_SYMBOLS
-from storage.research import api
-from storage.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from storage.warehouse import Warehouse
+
+# The research API and the plotting (polars, DuckDB, matplotlib) load when a chart is drawn:
+# the CLI's help and the Dagster code location import this module for its names only.
 
 CHART_NAMES: Final[tuple[str, ...]] = (
     "term_structure",
@@ -25,6 +28,8 @@ LOOKBACKS: Final[tuple[tuple[str, timedelta], ...]] = (
 
 
 def _reference_time(warehouse: Warehouse, symbols: Sequence[str], at: datetime | None) -> datetime:
+    from storage.research import api
+
     if at is not None:
         return api.as_utc(at)
     newest = warehouse.sql(
@@ -45,6 +50,9 @@ def render_charts(
     """PNG bytes by chart name: term structure now vs 1 and 7 days before ``at`` (None: the
     newest snapshot), the hourly 30d CM ATM IV and 25Δ skew over ``days`` days, and OI by expiry
     with anchors marked."""
+    from assets.plots import oi_by_expiry_png, series_png, term_structure_png
+    from storage.research import api
+
     unknown = set(names) - set(CHART_NAMES)
     if unknown:
         raise ValueError(f"unknown chart(s) {sorted(unknown)}; choose from {list(CHART_NAMES)}")

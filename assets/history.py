@@ -6,29 +6,39 @@ or after stay visible. Its checks run in the same step, on the days that step re
 """
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Final
+from itertools import pairwise
+from typing import TYPE_CHECKING, Final
 
 import dagster as dg
 from dagster._utils.schedules import cron_string_iterator
 
+from assets.clock import Clock, utc_now
 from assets.ingest import TICK_ASSET
 from assets.metadata import column_schema, describe, frame_metadata, table_metadata
 from assets.resources import WarehouseResource
 from storage.errors import StorageError
-from storage.rebuild import rebuild_range
 from storage.reports import NO_ARCHIVE, RebuildReport
-from storage.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from storage.warehouse import Warehouse
 
 HISTORY_ASSET: Final[str] = "expiry_history"
 MAX_DAYS_PER_RUN: Final[int] = 7
 MIN_COVERAGE: Final[float] = 0.95
+COVERAGE_SETTLE: Final[timedelta] = timedelta(minutes=2)
+"""A tick due this recently may still be running (run start-up, then up to the client's retry
+deadline), so today's coverage counts only the ticks due before."""
 
 COVERAGE = "coverage"
 NO_DUPLICATE_KEYS = "no_duplicate_keys"
 MATCHES_ARCHIVE = "matches_archive"
 CHECK_DESCRIPTIONS: Final[dict[str, str]] = {
-    COVERAGE: f"Snapshots per symbol and day against the ingest schedule (warn under "
-    f"{MIN_COVERAGE:.0%}); days with no archive at all are listed.",
+    COVERAGE: f"Snapshots per symbol and day against the ticks the ingest schedule was due to "
+    f"run: the whole day once it is over; for today, the ticks due up to "
+    f"{COVERAGE_SETTLE.seconds // 60} minutes ago (warn under {MIN_COVERAGE:.0%}). The metadata "
+    "counts the due minutes with no attempt at all (schedule off, daemon or machine down) and "
+    "those whose attempts failed, as ingest_gaps_between reports them, and lists days with no "
+    "archive.",
     NO_DUPLICATE_KEYS: "No (symbol, computed_at) twice in snapshots and no (symbol, computed_at, "
     "expiry) twice in expiries for the rebuilt days.",
     MATCHES_ARCHIVE: "Snapshot rows per symbol-day equal the archived responses that today's code "
@@ -38,20 +48,72 @@ HISTORY_DESCRIPTION = (
     "The per-expiry term-structure history, one partition per UTC day (symbol is a column). "
     "Materialising a day rebuilds it from the raw archive with today's code and replaces the "
     "day's rows in one transaction (readers see the old day or the new one, never a mix), so "
-    "backfilling a range from the UI replays those days."
+    "backfilling a range from the UI replays those days. history_nightly builds the day that "
+    "just ended at 00:20 UTC; today's partition is there for a backfill of today, whose "
+    "coverage counts the ticks due so far."
 )
 
 
-def expected_ticks(day: date, cron: str) -> int:
-    """How many times the ingest schedule fires in a UTC day (at most one per 30 s bucket)."""
+def day_bounds(day: date) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time(0), tzinfo=UTC)
-    end = start + timedelta(days=1)
-    count = 0
+    return start, start + timedelta(days=1)
+
+
+def due_ticks(cron: str, start: datetime, end: datetime) -> list[datetime]:
+    """The instants in [start, end) at which the ingest schedule fires."""
+    due = []
     for tick in cron_string_iterator(start.timestamp() - 1e-3, cron, "UTC"):
         if tick >= end:
             break
-        count += 1
-    return min(count, 2880)
+        due.append(tick)
+    return due
+
+
+def measured_until(day: date, now: datetime) -> datetime:
+    """How far ``day`` can be judged at ``now``: to its end once it is over, else to the ticks
+    due by ``now`` less the settle time (its start, for a day not begun)."""
+    start, end = day_bounds(day)
+    return max(start, min(end, now - COVERAGE_SETTLE))
+
+
+def expected_ticks(day: date, cron: str, until: datetime | None = None) -> int:
+    """How many times the ingest schedule fires in a UTC day, or in its part before ``until``
+    (at most one per 30 s bucket)."""
+    start, end = day_bounds(day)
+    return min(len(due_ticks(cron, start, min(end, until or end))), 2880)
+
+
+def cron_step(cron: str, day: date) -> timedelta | None:
+    """The schedule's fixed interval when the gap report can follow it (whole minutes, each
+    instant a multiple of it, as `*/15 * * * *`), else None."""
+    ticks = due_ticks(cron, *day_bounds(day))
+    steps = {later - earlier for earlier, later in pairwise(ticks)}
+    if len(steps) != 1:
+        return None
+    seconds = int(steps.pop().total_seconds())
+    aligned = seconds % 60 == 0 and all(int(tick.timestamp()) % seconds == 0 for tick in ticks)
+    return timedelta(seconds=seconds) if aligned else None
+
+
+def gap_minutes(
+    warehouse: "Warehouse", start: datetime, until: datetime, step: timedelta
+) -> dict[tuple[str, date], tuple[int, int]]:
+    """Per symbol and day: the schedule's minutes in [start, until) with no attempt, and with
+    only failed attempts (``ingest_gaps_between``, the lake's own gap report)."""
+    if until <= start:
+        return {}
+    frame = warehouse.sql(
+        "SELECT symbol, CAST(minute AT TIME ZONE 'UTC' AS DATE) AS day, "  # noqa: S608
+        "count(*) FILTER (WHERE attempts = 0) AS no_attempt, "
+        "count(*) FILTER (WHERE attempts > 0) AS failed "
+        f"FROM ingest_gaps_between(TIMESTAMPTZ '{start.isoformat()}', "
+        f"TIMESTAMPTZ '{until.isoformat()}', every := INTERVAL {int(step.total_seconds())} SECOND) "
+        "GROUP BY ALL"
+    )
+    return {
+        (row["symbol"], row["day"]): (int(row["no_attempt"]), int(row["failed"]))
+        for row in frame.iter_rows(named=True)
+    }
 
 
 def _day_sql(days: list[date]) -> str:
@@ -60,8 +122,9 @@ def _day_sql(days: list[date]) -> str:
 
 
 def history_checks(
-    warehouse: Warehouse, report: RebuildReport, days: list[date], cron: str
+    warehouse: "Warehouse", report: RebuildReport, days: list[date], cron: str, now: datetime
 ) -> list[dg.AssetCheckResult]:
+    """The day checks of a rebuild; coverage judges each day as far as ``now`` lets it."""
     in_days = _day_sql(days)
     per_day = warehouse.sql(
         f"SELECT symbol, CAST(computed_at AT TIME ZONE 'UTC' AS DATE) AS day, "  # noqa: S608
@@ -70,13 +133,17 @@ def history_checks(
     counts = {
         (row["symbol"], row["day"]): row["snapshots"] for row in per_day.iter_rows(named=True)
     }
+    until = measured_until(days[-1], now)
+    step = cron_step(cron, days[0])
+    gaps = gap_minutes(warehouse, day_bounds(days[0])[0], until, step) if step else {}
     coverage_rows = []
     worst = 1.0
     for item in report.days:
-        expected = expected_ticks(item.day, cron)
+        expected = expected_ticks(item.day, cron, until)
         found = counts.get((item.symbol, item.day), 0)
-        ratio = found / expected if expected else 1.0
+        ratio = min(found / expected, 1.0) if expected else 1.0
         worst = min(worst, ratio)
+        no_attempt, failed = gaps.get((item.symbol, item.day), (0, 0))
         coverage_rows.append(
             {
                 "symbol": item.symbol,
@@ -84,6 +151,8 @@ def history_checks(
                 "snapshots": str(found),
                 "expected": str(expected),
                 "coverage": f"{ratio:.1%}",
+                "no_attempt_minutes": str(no_attempt) if step else "n/a",
+                "failed_minutes": str(failed) if step else "n/a",
                 "status": item.status,
             }
         )
@@ -108,7 +177,11 @@ def history_checks(
             check_name=COVERAGE,
             passed=worst >= MIN_COVERAGE,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"worst_coverage": worst, "per_symbol_day": table_metadata(coverage_rows)},
+            metadata={
+                "worst_coverage": worst,
+                "measured_until": until.isoformat(),
+                "per_symbol_day": table_metadata(coverage_rows),
+            },
         ),
         dg.AssetCheckResult(
             check_name=NO_DUPLICATE_KEYS,
@@ -126,8 +199,14 @@ def history_checks(
 
 
 def build_history_asset(
-    *, partitions_def: dg.DailyPartitionsDefinition, ingest_cron: str, simulated: bool
+    *,
+    partitions_def: dg.DailyPartitionsDefinition,
+    ingest_cron: str,
+    simulated: bool,
+    clock: Clock = utc_now,
 ) -> dg.AssetsDefinition:
+    """The history asset; ``clock`` tells its coverage check how much of today is over."""
+
     @dg.asset(
         name=HISTORY_ASSET,
         group_name="history",
@@ -147,6 +226,8 @@ def build_history_asset(
     def expiry_history(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        from storage.rebuild import rebuild_range
+
         window = context.partition_time_window
         first = window.start.date()
         last = (window.end - timedelta(seconds=1)).date()
@@ -173,7 +254,7 @@ def build_history_asset(
                 "dagster/row_count": int(rows["expiry_rows"].sum()) if rows.height else 0,
                 "seconds": round(report.seconds, 3),
             },
-            check_results=history_checks(store, report, days, ingest_cron),
+            check_results=history_checks(store, report, days, ingest_cron, clock()),
         )
 
     return expiry_history

@@ -1,14 +1,14 @@
 """The tick asset: one warehouse ingest of all four symbols per run."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import dagster as dg
 
 from assets import tick_checks
+from assets.clock import Clock, utc_now
 from assets.metadata import column_schema, describe, table_metadata
 from assets.resources import BackQuantResource, WarehouseResource
 from storage.errors import StorageError
-from storage.ingest import ingest_once
 
 TICK_ASSET = "expiry_ticks"
 TICK_DESCRIPTION = (
@@ -21,7 +21,9 @@ TICK_DESCRIPTION = (
 )
 
 
-def build_tick_asset(*, simulated: bool) -> dg.AssetsDefinition:
+def build_tick_asset(*, simulated: bool, clock: Clock = utc_now) -> dg.AssetsDefinition:
+    """The tick asset; ``clock`` is the instant its freshness check judges the data against."""
+
     @dg.asset(
         name=TICK_ASSET,
         group_name="ingest",
@@ -44,6 +46,8 @@ def build_tick_asset(*, simulated: bool) -> dg.AssetsDefinition:
         backquant: BackQuantResource,
         warehouse: WarehouseResource,
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        from storage.ingest import ingest_once
+
         store = warehouse.open()
         try:
             report = ingest_once(store, backquant.client_config())
@@ -57,9 +61,8 @@ def build_tick_asset(*, simulated: bool) -> dg.AssetsDefinition:
                 description="no symbol could be stored this tick; see ingest_log for each reason",
                 metadata={"symbols": table_metadata(report.table_rows())},
             )
-        now = datetime.now(UTC)
         checks = [
-            tick_checks.freshness(report, now),
+            tick_checks.freshness(report, clock()),
             tick_checks.completeness(report),
             tick_checks.consistency(store, report),
             tick_checks.schema_drift(report),

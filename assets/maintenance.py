@@ -13,7 +13,6 @@ from assets.ingest import TICK_ASSET
 from assets.metadata import describe, table_metadata
 from assets.resources import WarehouseResource
 from storage.errors import StorageError
-from storage.maintenance import maintain
 
 MAINTENANCE_ASSET: Final[str] = "lake_maintenance"
 MAINTENANCE_DESCRIPTION = (
@@ -35,6 +34,8 @@ def build_maintenance_asset(*, simulated: bool) -> dg.AssetsDefinition:
         tags={"layer": "lake"},
     )
     def lake_maintenance(warehouse: WarehouseResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        from storage.maintenance import maintain
+
         try:
             report = maintain(warehouse.open())
         except StorageError as error:

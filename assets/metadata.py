@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import polars as pl
 
-from storage.schemas import TABLE_SCHEMAS
+from assets.columns import table_columns
+from assets.display import display_value
+
+if TYPE_CHECKING:
+    import polars as pl
 
 # BackfillPolicy is beta in Dagster 1.13; batched backfills are worth it, the warning is not.
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
@@ -20,36 +24,34 @@ SIMULATED_BANNER = (
 
 
 def column_schema(table: str) -> dg.TableSchema:
-    """The Dagster column schema of a warehouse table, from its explicit polars schema."""
+    """The Dagster column schema of a lake table: names, SQL types and descriptions from the
+    data dictionary (assets.columns)."""
     return dg.TableSchema(
         columns=[
-            dg.TableColumn(name=name, type=str(dtype))
-            for name, dtype in TABLE_SCHEMAS[table].items()
+            dg.TableColumn(name=column.name, type=column.type, description=column.description)
+            for column in table_columns(table)
         ]
     )
 
 
-def table_metadata(rows: Sequence[Mapping[str, str]]) -> dg.MetadataValue:
-    """A small table for the UI; every cell shown as text."""
+def table_metadata(rows: Sequence[Mapping[str, object]]) -> dg.MetadataValue:
+    """A table the asset page shows inline (Dagster shows longer Markdown only behind a link);
+    cells as display text, numbers rounded (assets.display)."""
     if not rows:
         return dg.MetadataValue.md("_(nothing)_")
     columns = list(rows[0])
-    header = "| " + " | ".join(columns) + " |"
-    rule = "| " + " | ".join("---" for _ in columns) + " |"
-    body = [
-        "| " + " | ".join(str(row.get(column, "")).replace("|", "/") for column in columns) + " |"
-        for row in rows
-    ]
-    return dg.MetadataValue.md("\n".join([header, rule, *body]))
+    return dg.MetadataValue.table(
+        records=[
+            dg.TableRecord({column: display_value(row.get(column)) for column in columns})
+            for row in rows
+        ],
+        schema=dg.TableSchema(columns=[dg.TableColumn(name, "string") for name in columns]),
+    )
 
 
 def frame_metadata(frame: pl.DataFrame) -> dg.MetadataValue:
-    return table_metadata(
-        [
-            {name: "" if value is None else str(value) for name, value in row.items()}
-            for row in frame.iter_rows(named=True)
-        ]
-    )
+    """A polars frame as an inline table, numbers rounded for display."""
+    return table_metadata(list(frame.iter_rows(named=True)))
 
 
 def describe(text: str, *, simulated: bool) -> str:

@@ -2,23 +2,21 @@
 
 Materialising a day writes its hourly sample (the ``hourly_sample`` lake table: what makes a year
 of hourly constant-maturity series fast) and attaches the day's closing constant-maturity table
-and the four standard charts (PNG, embedded in Markdown) so the UI shows them. It runs by itself
-after each ``expiry_history`` partition lands (nightly, backfills), and backfills like any
-partitioned asset.
+and the four standard charts, which the asset page shows inline (see ``chart_metadata``). It
+runs by itself after each ``expiry_history`` partition lands (nightly, backfills), and
+backfills like any partitioned asset.
 """
 
-import base64
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Final
 
 import dagster as dg
+from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 
-from assets.charts import render_charts
 from assets.history import HISTORY_ASSET
-from assets.metadata import describe, frame_metadata
+from assets.metadata import column_schema, describe, frame_metadata
 from assets.resources import WarehouseResource
-from storage.research import api
-from storage.research.hourly_tier import materialise_days
 
 RESEARCH_ASSET: Final[str] = "research_daily"
 MAX_DAYS_PER_RUN: Final[int] = 7
@@ -43,10 +41,45 @@ AFTER_HISTORY: Final = (
 must refresh their hourly sample too."""
 
 
-def png_markdown(title: str, png: bytes) -> dg.MetadataValue:
-    """A PNG the Dagster UI renders inline (there is no image metadata type in Dagster 1.13)."""
-    encoded = base64.b64encode(png).decode()
-    return dg.MetadataValue.md(f"**{title}**\n\n![{title}](data:image/png;base64,{encoded})")
+CHART_LOG_DIR: Final[str] = "termstore_charts"
+"""Where the charts go under the instance's compute-log directory ($DAGSTER_HOME/storage)."""
+
+
+def chart_metadata(
+    instance: dg.DagsterInstance, fallback_dir: Path, key: str, charts: dict[str, bytes]
+) -> dict[str, dg.MetadataValue]:
+    """Each chart as a PNG file, shown inline on the asset page.
+
+    Dagster 1.13 has no image metadata type, and its asset page renders a Markdown value in
+    place only when it is under 1,000 characters (longer ones sit behind "[Show Markdown]"), so
+    a chart cannot travel inside the metadata. It can be a file the webserver serves: its
+    ``/logs/<path>/<extension>`` route returns any file under the local compute-log directory,
+    so a short ``![title](/logs/…/png)`` shows the chart on the page. With another compute-log
+    manager the files go to ``fallback_dir`` and the metadata gives their path.
+    """
+    manager = instance.compute_log_manager
+    local = manager if isinstance(manager, LocalComputeLogManager) else None
+    metadata: dict[str, dg.MetadataValue] = {}
+    version = int(datetime.now(UTC).timestamp())  # a new materialisation, a new image URL
+    directory = fallback_dir / key
+    for name, png in charts.items():
+        if local is not None:
+            path = Path(local.get_captured_local_path([CHART_LOG_DIR, key, name], "png"))
+        else:
+            path = directory / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
+        directory = path.parent
+        title = CHART_TITLES[name]
+        metadata[f"chart_{name}"] = (
+            dg.MetadataValue.md(
+                f"**{title}**\n\n![{title}](/logs/{CHART_LOG_DIR}/{key}/{name}/png?v={version})"
+            )
+            if local is not None
+            else dg.MetadataValue.path(str(path))
+        )
+    metadata["charts_dir"] = dg.MetadataValue.path(str(directory))
+    return metadata
 
 
 def build_research_asset(
@@ -63,10 +96,16 @@ def build_research_asset(
         kinds={"polars", "duckdb", "ducklake"},
         owners=["team:termstore"],
         tags={"layer": "research"},
+        # What a partition writes: the hourly_sample table (the expiries columns).
+        metadata={"dagster/column_schema": column_schema("hourly_sample")},
     )
     def research_daily(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        from assets.charts import render_charts
+        from storage.research import api
+        from storage.research.hourly_tier import materialise_days
+
         window = context.partition_time_window
         first: date = window.start.date()
         last: date = (window.end - timedelta(seconds=1)).date()
@@ -101,8 +140,10 @@ def build_research_asset(
             "dagster/row_count": dg.MetadataValue.int(closing.height),
             "charts_as_of": dg.MetadataValue.timestamp(at),
         }
-        for name, png in charts.items():
-            metadata[f"chart_{name}"] = png_markdown(CHART_TITLES[name], png)
+        key = str(first) if first == last else f"{first}_{last}"
+        metadata.update(
+            chart_metadata(context.instance, Path(warehouse.home) / "charts", key, charts)
+        )
         return dg.MaterializeResult(metadata=metadata)
 
     return research_daily

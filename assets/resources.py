@@ -7,6 +7,7 @@ imports only ever run from ``pipelines`` to ``assets``.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -14,7 +15,9 @@ from pydantic import Field, PrivateAttr
 from backquant.config import ApiKey, ClientConfig, RetryPolicy
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.lake_config import CATALOG_ENV, DATA_PATH_ENV, HOME_ENV, LakeConfig
-from storage.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from storage.warehouse import Warehouse
 
 
 class BackQuantResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -65,13 +68,18 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         }
         return LakeConfig.from_env(env=env)
 
-    _opened: Warehouse | None = PrivateAttr(default=None)
+    # Typed Any: storage.warehouse (DuckDB, polars) loads when a step opens the lake, not when
+    # the code location loads the resource class.
+    _opened: Any = PrivateAttr(default=None)
 
     def open(self) -> Warehouse:
         """The lake for this step; one handle per step, closed when the step ends."""
+        from storage.warehouse import Warehouse
+
         if self._opened is None:
             self._opened = Warehouse(self.config())
-        return self._opened
+        opened: Warehouse = self._opened
+        return opened
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._opened is not None:

@@ -7,14 +7,17 @@ tick stored, read back through the catalog.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import dagster as dg
-import polars as pl
 
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.reports import DUPLICATE, STORED, TickReport
-from storage.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from storage.warehouse import Warehouse
 
 HEALTHY_MAX_S: Final[float] = 60.0
 """BackQuant refreshes the expiry summary every 30 s; /v2/status calls 0–60 s healthy."""
@@ -98,6 +101,8 @@ def completeness(report: TickReport) -> dg.AssetCheckResult:
 
 
 def _violations(expiries: pl.DataFrame, snapshots: pl.DataFrame) -> dict[str, int]:
+    import polars as pl
+
     def off(left: pl.Expr, right: pl.Expr) -> pl.Expr:
         scale = pl.max_horizontal(left.abs(), right.abs(), pl.lit(1.0))
         return ((left - right).abs() > RELATIVE_TOLERANCE * scale).fill_null(False)

@@ -27,6 +27,7 @@ ORDER = (
     "query_bench",
     "schedule_bench",
     "simulator_throughput",
+    "cli_bench",
 )
 """Known scripts in run order; scripts not present in this checkout are skipped."""
 

@@ -1,6 +1,15 @@
-"""Jobs and schedules: minutely ingest, nightly history, hourly lake maintenance, run pruning."""
+"""Jobs and schedules: minutely ingest, nightly history, hourly lake maintenance, run pruning.
 
-from datetime import UTC, datetime, timedelta
+Defaults: the ingest schedule is the only automation that calls BackQuant (it spends the key's
+monthly quota), so it starts off and a person turns it on; everything else only works on the
+lake or on Dagster's own records and runs by default (the README's Automation table).
+
+After the daemon was down, Dagster evaluates only each schedule's latest missed tick, at its
+scheduled time: ``history_nightly`` therefore takes its day from the scheduled time, never from
+the clock, and a missed ingest minute stays missed (``ingest_gaps`` shows it as "no attempt").
+"""
+
+from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
 import dagster as dg
@@ -8,13 +17,20 @@ import dagster as dg
 from assets.history import HISTORY_ASSET
 from assets.ingest import TICK_ASSET
 from assets.maintenance import MAINTENANCE_ASSET
-from pipelines.settings import Settings
+from pipelines.settings import HISTORY_START_ENV, Settings
 
+INGEST_SCHEDULE: Final[str] = "ingest_every_minute"
+HISTORY_SCHEDULE: Final[str] = "history_nightly"
+MAINTENANCE_SCHEDULE: Final[str] = "lake_maintenance_hourly"
+RETENTION_SCHEDULE: Final[str] = "prune_runs_hourly"
+HISTORY_CRON: Final[str] = "20 0 * * *"
 INGEST_JOB: Final[str] = "ingest"
 HISTORY_JOB: Final[str] = "history"
 RETENTION_JOB: Final[str] = "prune_runs"
 MAINTENANCE_JOB: Final[str] = "maintenance"
 CONCURRENCY_TAG: Final[str] = "termstore/concurrency"
+MAX_RUNTIME_TAG: Final[str] = "dagster/max_runtime"
+INGEST_MAX_RUNTIME_S: Final[int] = 180
 IN_FLIGHT: Final[list[dg.DagsterRunStatus]] = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -34,7 +50,14 @@ ingest_job = dg.define_asset_job(
     INGEST_JOB,
     selection=[TICK_ASSET],
     description="One tick: fetch the four symbols and commit them to the lake.",
-    tags={CONCURRENCY_TAG: INGEST_JOB},
+    # A run whose process died with its code server (a restart, a new image) stays STARTED:
+    # Dagster cannot check a run worker of its default launcher. Run monitoring fails it after
+    # this many seconds; until then the schedule skips and the ingest slot stays taken. A tick
+    # gives up on BackQuant after 45 s, so a live run never comes near it.
+    tags={CONCURRENCY_TAG: INGEST_JOB, MAX_RUNTIME_TAG: str(INGEST_MAX_RUNTIME_S)},
+    # One step: running it in the run's own process saves a second Python process (Dagster
+    # and the code location imported again) every minute.
+    executor_def=dg.in_process_executor,
 )
 history_job = dg.define_asset_job(
     HISTORY_JOB,
@@ -46,14 +69,16 @@ history_job = dg.define_asset_job(
 
 def build_ingest_schedule(settings: Settings) -> dg.ScheduleDefinition:
     @dg.schedule(
-        name="ingest_every_minute",
+        name=INGEST_SCHEDULE,
         job=ingest_job,
         cron_schedule=settings.ingest_cron,
         execution_timezone="UTC",
+        # Off until a person turns it on: it is what spends the key's quota.
+        default_status=dg.DefaultScheduleStatus.STOPPED,
         description=(
-            f"Runs the ingest job on '{settings.ingest_cron}' (TERMSTORE_INGEST_CRON). A tick is "
-            "skipped while the previous ingest run is still queued or running, so runs never "
-            "overlap or double up."
+            f"Runs the ingest job on '{settings.ingest_cron}' (TERMSTORE_INGEST_CRON); off until "
+            "you turn it on. A tick is skipped while the previous ingest run is still queued or "
+            "running, so runs never overlap or double up."
         ),
     )
     def ingest_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
@@ -64,13 +89,37 @@ def build_ingest_schedule(settings: Settings) -> dg.ScheduleDefinition:
     return ingest_schedule
 
 
-history_schedule = dg.build_schedule_from_partitioned_job(
-    history_job,
-    name="history_nightly",
-    hour_of_day=0,
-    minute_of_hour=20,
-    description="Builds yesterday's expiry_history partition at 00:20 UTC.",
-)
+def day_before(scheduled: datetime) -> date:
+    """The UTC day that ended before ``scheduled``."""
+    return (scheduled.astimezone(UTC) - timedelta(days=1)).date()
+
+
+def build_history_schedule(partitions: dg.DailyPartitionsDefinition) -> dg.ScheduleDefinition:
+    """``history_nightly``: the day that just ended, never today (``expiry_history``'s newest
+    partition is today, for a person who backfills it)."""
+    first = partitions.start.date()
+
+    @dg.schedule(
+        name=HISTORY_SCHEDULE,
+        job=history_job,
+        cron_schedule=HISTORY_CRON,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=(
+            "Builds the expiry_history partition of the UTC day that just ended, at 00:20 UTC "
+            "(a late evaluation after the daemon was down builds the same day). Its checks "
+            "then judge the whole day, and research_daily follows."
+        ),
+    )
+    def history_nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        day = day_before(context.scheduled_execution_time or datetime.now(UTC))
+        if day < first:
+            return dg.SkipReason(
+                f"{day} is before the first partition ({first}, {HISTORY_START_ENV})"
+            )
+        return dg.RunRequest(run_key=day.isoformat(), partition_key=day.isoformat())
+
+    return history_nightly
 
 
 maintenance_job = dg.define_asset_job(
@@ -80,7 +129,7 @@ maintenance_job = dg.define_asset_job(
     tags={CONCURRENCY_TAG: MAINTENANCE_JOB},
 )
 maintenance_schedule = dg.ScheduleDefinition(
-    name="lake_maintenance_hourly",
+    name=MAINTENANCE_SCHEDULE,
     job=maintenance_job,
     cron_schedule="7 * * * *",
     execution_timezone="UTC",
@@ -131,7 +180,7 @@ def prune_runs_job() -> None:
 
 def build_retention_schedule(settings: Settings) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
-        name="prune_runs_hourly",
+        name=RETENTION_SCHEDULE,
         job=prune_runs_job,
         cron_schedule="17 * * * *",
         execution_timezone="UTC",

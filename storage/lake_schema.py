@@ -29,7 +29,7 @@ from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.research.views import HOURLY_SAMPLE_TABLE, research_views
 from storage.schemas import TABLE_SCHEMAS, TIME_COLUMNS, create_table_sql
 
-SCHEMA_VERSION: Final[str] = "3"
+SCHEMA_VERSION: Final[str] = "4"
 META_TABLE: Final[str] = "termstore_meta"
 LAKE_TABLES: Final[tuple[str, ...]] = (*TABLE_SCHEMAS, HOURLY_SAMPLE_TABLE)
 PARTITIONS: Final[dict[str, tuple[str, ...]]] = {
@@ -70,34 +70,39 @@ WHERE e.computed_at >= (SELECT min(computed_at) FROM newest)
 ORDER BY e.symbol, e.position
 """
 
-INGEST_GAPS_SQL: Final[str] = """
-WITH attempts AS (
-    SELECT symbol, CAST(floor(epoch(started_at) / 60) AS BIGINT) AS minute_index, outcome, reason
-    FROM ingest_log
+# Per symbol, the due minutes (every ``every`` from the hour) in [since, until) with no stored
+# attempt: its attempts' outcomes, or "no attempt" when nothing ran (docs/data-dictionary.md).
+INGEST_GAPS_MACRO: Final[str] = "ingest_gaps_between"
+INGEST_GAPS_MACRO_SQL: Final[str] = f"""
+CREATE OR REPLACE MACRO {INGEST_GAPS_MACRO}(since, until, every := INTERVAL 1 MINUTE) AS TABLE
+WITH span AS (
+    SELECT CAST(epoch(every) AS BIGINT) AS step,
+           CAST(floor(epoch(since) / epoch(every)) AS BIGINT) AS first_slot,
+           CAST(floor(epoch(until) / epoch(every)) AS BIGINT) AS end_slot
 ),
-bounds AS (
-    SELECT symbol, min(minute_index) AS first_index, max(minute_index) AS last_index
-    FROM attempts GROUP BY symbol
+expected AS (
+    SELECT symbol, slot * step AS at_s
+    FROM (SELECT step, unnest(range(first_slot, end_slot)) AS slot FROM span),
+         (SELECT unnest({list(SUPPORTED_SYMBOLS)}) AS symbol)
 ),
-minutes AS (
-    SELECT symbol, unnest(range(first_index, last_index + 1)) AS minute_index FROM bounds
-),
-per_minute AS (
-    SELECT symbol, minute_index, count(*) AS attempts,
-           bool_or(outcome = 'stored') AS stored,
+attempted AS (
+    SELECT symbol, CAST(floor(epoch(started_at) / 60) AS BIGINT) * 60 AS at_s,
+           count(*) AS attempts, bool_or(outcome = 'stored') AS stored,
            string_agg(DISTINCT outcome, ', ' ORDER BY outcome) AS outcomes,
            string_agg(DISTINCT reason, ' | ' ORDER BY reason) AS reasons
-    FROM attempts GROUP BY symbol, minute_index
+    FROM ingest_log WHERE started_at >= since - every AND started_at < until
+    GROUP BY ALL
 )
-SELECT m.symbol,
-       to_timestamp(m.minute_index * 60) AS minute,
-       coalesce(p.attempts, 0) AS attempts,
-       coalesce(p.outcomes, 'no_attempt') AS outcomes,
-       coalesce(p.reasons, 'no fetch attempt was logged in this minute') AS reasons
-FROM minutes AS m LEFT JOIN per_minute AS p USING (symbol, minute_index)
-WHERE NOT coalesce(p.stored, false)
-ORDER BY m.symbol, minute
+SELECT e.symbol, to_timestamp(e.at_s) AS minute, coalesce(a.attempts, 0) AS attempts,
+       coalesce(a.outcomes, 'no_attempt') AS outcomes, coalesce(a.reasons, 'no attempt') AS reasons
+FROM expected AS e LEFT JOIN attempted AS a USING (symbol, at_s)
+WHERE NOT coalesce(a.stored, false)
+ORDER BY e.symbol, minute
 """
+# From the first logged attempt up to the current minute (not included: it may be under way).
+INGEST_GAPS_SQL: Final[str] = (
+    f"SELECT * FROM {INGEST_GAPS_MACRO}((SELECT min(started_at) FROM ingest_log), now())"
+)
 
 
 def views() -> dict[str, str]:
@@ -142,6 +147,7 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, lake: str) -> bool:
             column = TIME_COLUMNS.get(table, "computed_at")
             listed = ", ".join(f"{part}({column})" for part in parts)
             connection.execute(f"ALTER TABLE {table} SET PARTITIONED BY ({listed})")
+        connection.execute(INGEST_GAPS_MACRO_SQL)
         for name, query in views().items():
             connection.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
         connection.execute(f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key VARCHAR, value VARCHAR)")

@@ -129,7 +129,9 @@ class Warehouse:
                 advice="termstore sql runs read-only queries (SELECT, DESCRIBE, SHOW …)",
             )
         try:
-            frame: pl.DataFrame = relation.pl()
+            # Through DuckDB's Arrow C stream: relation.pl() would import pyarrow first, a
+            # large share of a short-lived process's start (termstore sql).
+            frame = pl.DataFrame(relation)
         except duckdb.Error as error:
             raise self._query_error(error) from None
         return frame

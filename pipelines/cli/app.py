@@ -1,12 +1,21 @@
-"""The shared Typer application and console; command modules attach to it."""
+"""The shared Typer application and console; command modules attach to it.
+
+Command modules import only what registering their commands needs; each command imports its
+heavy dependencies (DuckDB, polars, Dagster, the simulator) when it runs, so ``termstore --help``
+and a quick ``termstore sql`` do not pay for what they do not use.
+"""
 
 from __future__ import annotations
 
-import polars as pl
+from typing import TYPE_CHECKING
+
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    import polars as pl
 
 app = typer.Typer(
     name="termstore",
@@ -38,11 +47,10 @@ def print_rows(title: str, rows: list[dict[str, str]]) -> None:
 
 
 def print_frame(title: str, frame: pl.DataFrame) -> None:
-    """A polars frame as a table; nulls shown empty."""
-    print_rows(
-        title,
-        [
-            {name: "" if value is None else str(value) for name, value in row.items()}
-            for row in frame.iter_rows(named=True)
-        ],
-    )
+    """A titled polars frame: a table when it fits the terminal, else one block per row;
+    numbers rounded for display."""
+    from pipelines.cli.tables import Result, render, terminal_width
+
+    console.print(f"\n[bold]{title}[/]")
+    text = render(Result.from_frame(frame), terminal_width())
+    console.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)

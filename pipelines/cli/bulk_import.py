@@ -23,21 +23,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
-import orjson
 import typer
 from rich.markup import escape
 
-from backquant.headers import ResponseHeaders
 from backquant.symbols import SUPPORTED_SYMBOLS
 from pipelines.cli.app import app, console, err_console, print_rows
 from pipelines.cli.warehouse import HomeOption
-from storage import Warehouse
-from storage.bulk import QUARANTINED, BulkReport, FetchedBody, bulk_ingest
-from storage.legacy import is_legacy_home, legacy_bodies, legacy_days
-from storage.records import FetchMeta, RejectedValueError, parse_instant
 from storage.reports import DUPLICATE, STORED
+
+if TYPE_CHECKING:
+    from storage import Warehouse
+    from storage.bulk import BulkReport, FetchedBody
+    from storage.records import FetchMeta
 
 BATCH_LINES: Final[int] = 20_000
 """Bodies per bulk call: bounds memory (~10 KB a body) for files of any length."""
@@ -53,6 +52,8 @@ class Unfiled:
 
 def _body_fields(raw: bytes) -> tuple[bool, str | None, str | None]:
     """Whether the line is JSON, and the body's ``meta.symbol`` and ``meta.timestamp``."""
+    import orjson
+
     try:
         document: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -72,6 +73,9 @@ def synthesised_fetch(
     raw: bytes, line: int, symbol: str | None, started: datetime
 ) -> FetchMeta | Unfiled:
     """The fetch metadata a captured body is imported with (see the module docstring)."""
+    from backquant.headers import ResponseHeaders
+    from storage.records import FetchMeta, RejectedValueError, parse_instant
+
     is_json, named, timestamp = _body_fields(raw)
     chosen = symbol or named
     if chosen not in SUPPORTED_SYMBOLS:
@@ -104,6 +108,8 @@ def _batches(
     path: Path, symbol: str | None, unfiled: list[Unfiled]
 ) -> Iterator[tuple[list[int], list[FetchedBody]]]:
     """(line numbers, bodies) per batch; unfiled lines are reported as they are met."""
+    from storage.bulk import FetchedBody
+
     started = datetime.now(UTC)
     numbers: list[int] = []
     bodies: list[FetchedBody] = []
@@ -143,6 +149,8 @@ def _day_rows(reports: list[BulkReport]) -> list[dict[str, str]]:
 
 def _problems(reports: list[BulkReport], numbers: list[list[int]]) -> list[str]:
     """One line per quarantined body: where it came from, why, and where it is kept."""
+    from storage.bulk import QUARANTINED
+
     return [
         f"line {lines[outcome.position]}: {outcome.logged_as}: {outcome.reason} "
         f"(kept as quarantine_id {outcome.quarantine_id})"
@@ -186,6 +194,9 @@ def import_bodies(
         hint = " (a previous-layout warehouse? add --legacy)" if path.is_dir() else ""
         err_console.print(f"[red]cannot import {path}:[/] it {what}; give an NDJSON file{hint}")
         raise typer.Exit(2)
+    from storage import Warehouse
+    from storage.bulk import bulk_ingest
+
     warehouse = Warehouse.open(home)
     reports: list[BulkReport] = []
     numbers: list[list[int]] = []
@@ -212,6 +223,8 @@ def _print_summary(
     warehouse: Warehouse, reports: list[BulkReport], numbers: list[list[int]]
 ) -> int:
     """Print what the import did; returns how many lines were quarantined."""
+    from storage.bulk import QUARANTINED
+
     seconds = sum(report.seconds for report in reports)
     bodies = sum(len(report.outcomes) for report in reports)
     print_rows(f"Import → {warehouse.home} ({bodies} bodies, {seconds:.2f} s)", _day_rows(reports))
@@ -231,6 +244,10 @@ def _print_summary(
 
 def _import_legacy(path: Path, home: Path | None) -> None:
     """Import every response of a previous-layout warehouse, one symbol-day at a time."""
+    from storage import Warehouse
+    from storage.bulk import bulk_ingest
+    from storage.legacy import is_legacy_home, legacy_bodies, legacy_days
+
     if not is_legacy_home(path):
         err_console.print(
             f"[red]cannot import {path}:[/] it has no archive/ directory, so it is not a "

@@ -1,4 +1,8 @@
-"""``termstore demo`` and ``termstore dev``: the two ways to see termstore run in Dagster."""
+"""``termstore demo`` and ``termstore dev``: the two ways to see termstore run in Dagster.
+
+``dev`` only starts and waits on its children (the simulator, ``dagster dev``), so it imports
+neither Dagster nor the warehouse: it stays a small process for as long as the UI runs.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,25 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Final
 
 import typer
 
-from backquant.config import API_KEY_ENV, BASE_URL_ENV
 from pipelines.cli.app import app, console, print_frame
-from pipelines.settings import SIMULATED_ENV
+from pipelines.dagster_instance import PROJECT_ROOT, prepare_dagster_home
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["PROJECT_ROOT", "demo", "dev", "prepare_dagster_home"]
+
+API_KEY_ENV: Final[str] = "BACKQUANT_API_KEY"
+BASE_URL_ENV: Final[str] = "BACKQUANT_BASE_URL"
+SIMULATED_ENV: Final[str] = "TERMSTORE_SIMULATED"
+SIMULATOR_KEY: Final[str] = "bq_test_simulator_key_000000000000"
+"""backquant.config's, pipelines.settings' and backquant.simulator.config's values (a test checks
+they agree): importing those modules would load httpx, numpy and scipy into the wrapper for four
+strings."""
+SUPERSEDED_WARNING: Final[str] = "ignore:Function `dev_command` is superseded:FutureWarning"
+"""Dagster 1.13 marks ``dagster dev`` superseded by ``dg dev``, which needs a dg project
+layout termstore does not use; ``dagster dev`` works as documented, so its warning is noise."""
 
 
 @app.command()
@@ -38,7 +52,7 @@ def demo(
     four symbols."""
     from assets.charts import render_charts
     from pipelines.demo import run_demo
-    from storage.warehouse import Warehouse
+    from storage import Warehouse
 
     started = time.perf_counter()
     home = keep or Path(tempfile.mkdtemp(prefix="termstore-demo-"))
@@ -67,21 +81,6 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def prepare_dagster_home(dagster_home: Path) -> None:
-    """A Dagster instance directory ready for a webserver and a daemon started together: our
-    dagster.yaml when it has none, and its SQLite storage created now, by one process. Created
-    on first use instead, by the webserver, the daemon and a code server at once, its schedule
-    database can be stamped twice, and every process then refuses to load it ("Version table
-    'alembic_version' has more than one head present", dagster-io/dagster#27390)."""
-    from dagster import DagsterInstance
-
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    if not (dagster_home / "dagster.yaml").exists():
-        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    with DagsterInstance.from_config(str(dagster_home)):
-        pass
-
-
 @app.command()
 def dev(
     port: Annotated[int, typer.Option(help="Dagster webserver port.")] = 3000,
@@ -92,23 +91,18 @@ def dev(
     """Dagster webserver + daemon; without a key, the simulator too, and the UI says so."""
     env = dict(os.environ)
     dagster_home = dagster_home.resolve()
-    try:
-        prepare_dagster_home(dagster_home)
-    except Exception as exc:  # any way Dagster fails to open its own storage
-        first_line = next(iter(str(exc).splitlines()), "")
+    problem = _prepare_in_child(dagster_home)
+    if problem is not None:
         console.print(
-            f"[red]the Dagster instance in {dagster_home} cannot be opened:[/] "
-            f"{type(exc).__name__}: {first_line}\n"
+            f"[red]the Dagster instance in {dagster_home} cannot be opened:[/] {problem}\n"
             "See docs/runbook.md, 'The code location does not load', or point --dagster-home "
             "(DAGSTER_HOME) at a new directory."
         )
-        raise typer.Exit(1) from None
+        raise typer.Exit(1)
     env["DAGSTER_HOME"] = str(dagster_home)
     env.setdefault("TERMSTORE_HOME", str(PROJECT_ROOT / "warehouse"))
     children: list[subprocess.Popen[bytes]] = []
     if not env.get(API_KEY_ENV):
-        from backquant.simulator.config import DEFAULT_SIMULATOR_KEY
-
         sim_port = _free_port()
         children.append(
             subprocess.Popen(  # noqa: S603 - our own entry point
@@ -118,7 +112,7 @@ def dev(
         )
         env.update(
             {
-                API_KEY_ENV: DEFAULT_SIMULATOR_KEY,
+                API_KEY_ENV: SIMULATOR_KEY,
                 BASE_URL_ENV: f"http://127.0.0.1:{sim_port}",
                 SIMULATED_ENV: "1",
             }
@@ -131,7 +125,10 @@ def dev(
         f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={dagster_home}, "
         f"TERMSTORE_HOME={env['TERMSTORE_HOME']}); turn on 'ingest_every_minute' under Automation."
     )
-    dagster = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
+    dagster = [
+        *(sys.executable, "-W", SUPERSEDED_WARNING, "-m", "dagster", "dev"),
+        *("-w", str(PROJECT_ROOT / "workspace.yaml")),
+    ]
     # A SIGTERM (from a supervisor, or `kill`) must stop the children too, not orphan them.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
@@ -151,6 +148,21 @@ def dev(
                 child.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _prepare_in_child(dagster_home: Path) -> str | None:
+    """Prepare the instance directory in a child process; its one-line error, or None."""
+    done = subprocess.run(  # noqa: S603 - our own entry point
+        [sys.executable, "-m", "pipelines.dagster_instance", str(dagster_home)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=PROJECT_ROOT,
+    )
+    if done.returncode == 0:
+        return None
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else f"exit code {done.returncode}"
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -1,5 +1,6 @@
 """``termstore doctor``: the effective configuration (no secret shown), then checks of the API
-key, the API's health, the lake's catalog and its data path.
+key, the API's health, the lake's catalog and its data path, Dagster's instance storage
+(``pipelines/instance_check.py``), then the open alerts.
 
 The lake checks only read, except for one small probe file written and read back under the
 data path (``_termstore_doctor/probe.parquet``): listing a bucket proves nothing about writing
@@ -9,26 +10,24 @@ failure, since the first ingest creates it.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import shutil
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import duckdb
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from backquant.client import fetch_health
-from backquant.config import API_KEY_ENV, ClientConfig
-from backquant.errors import BackQuantError, ConfigError
 from pipelines.cli.app import app, console
 from storage.errors import LakeConfigError, NotInitialisedError, StorageError
-from storage.lake import LAKE, attach, new_connection
 from storage.lake_config import DATA_PATH_ENV, LakeConfig
-from storage.lake_schema import SCHEMA_VERSION, schema_version
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from backquant.config import ClientConfig
 
 PROBE_DIR: Final[str] = "_termstore_doctor"
 PROBE_FILE: Final[str] = "probe.parquet"
@@ -57,6 +56,9 @@ def _scrub(lake: LakeConfig, text: str) -> str:
 def doctor() -> None:
     """Show the effective configuration (no secret), and check the key, the API, the lake's
     catalog and its data path."""
+    from backquant.config import API_KEY_ENV, ClientConfig
+    from backquant.errors import ConfigError
+
     try:
         config = ClientConfig.from_env()
         lake = LakeConfig.from_env()
@@ -79,6 +81,7 @@ def doctor() -> None:
     catalog_ok, catalog_detail, stored_path = _catalog_check(lake)
     checks.append(("lake catalog", catalog_ok, catalog_detail))
     checks.append(("lake data path", *_data_path_check(lake, stored_path or lake.data_path)))
+    checks.append(("Dagster instance storage", *_instance_storage_check()))
 
     results = Table(title="Checks")
     for column in ("check", "status", "detail"):
@@ -86,8 +89,25 @@ def doctor() -> None:
     for name, ok, detail in checks:
         results.add_row(name, _status(ok), escape(_scrub(lake, detail)))
     console.print(results)
+    _print_alerts(lake)
     if any(ok is False for _, ok, _ in checks):
         raise typer.Exit(1)
+
+
+def _print_alerts(lake: LakeConfig) -> None:
+    """The open alerts, evaluated now (so they show with the daemon down), the latest run of
+    each watched job and what waits for the webhook. They do not change the exit code."""
+    # Imported here: Dagster is slow to import and only this part of doctor needs it.
+    from pipelines.alerting import doctor_alerts
+
+    table = Table(title="Alerts")
+    for column in ("alert", "status", "detail"):
+        table.add_column(column)
+    colours = {"open": "red", "queued": "yellow", "unknown": "yellow", "ok": "green"}
+    for row in doctor_alerts(lake):
+        status = f"[{colours.get(row.status, 'white')}]{row.status}[/]"
+        table.add_row(row.alert, status, escape(_scrub(lake, row.detail)))
+    console.print(table)
 
 
 def _print_settings(title: str, values: dict[str, str]) -> None:
@@ -97,7 +117,20 @@ def _print_settings(title: str, values: dict[str, str]) -> None:
     console.print(settings)
 
 
+def _instance_storage_check() -> tuple[bool | None, str]:
+    """DAGSTER_HOME's storage: PostgreSQL reachable and migrated, or the SQLite directory."""
+    # Imported here: it loads dagster-postgres and SQLAlchemy, which only this check needs.
+    from pipelines.instance_check import check_instance_storage
+
+    return check_instance_storage()
+
+
 def _health(config: ClientConfig) -> tuple[bool, str]:
+    import asyncio
+
+    from backquant.client import fetch_health
+    from backquant.errors import BackQuantError
+
     try:
         body = asyncio.run(fetch_health(config))
     except BackQuantError as exc:
@@ -109,6 +142,11 @@ def _health(config: ClientConfig) -> tuple[bool, str]:
 
 def _catalog_check(lake: LakeConfig) -> tuple[bool, str, str | None]:
     """Attach the lake read-only: (ok, detail, the data path the catalog records)."""
+    import duckdb
+
+    from storage.lake import LAKE
+    from storage.lake_schema import SCHEMA_VERSION, schema_version
+
     catalog = lake.describe()["catalog"]
     try:
         connection = _attach_read_only(lake)
@@ -142,6 +180,8 @@ def _catalog_check(lake: LakeConfig) -> tuple[bool, str, str | None]:
 def _attach_read_only(lake: LakeConfig) -> duckdb.DuckDBPyConnection:
     """``open_lake(read_only=True)`` without its S3 listing: the data path has its own check,
     so a missing bucket is not also reported as a catalog failure."""
+    from storage.lake import attach, new_connection
+
     connection = new_connection(lake)
     try:
         attach(connection, dataclasses.replace(lake, s3=None), read_only=True)
@@ -166,6 +206,10 @@ def _data_path_check(lake: LakeConfig, data_path: str) -> tuple[bool, str]:
 
 def _local_data_path(lake: LakeConfig, directory: Path) -> tuple[bool, str]:
     """Exists and takes the probe, or can be created."""
+    import duckdb
+
+    from storage.lake import new_connection
+
     if not directory.exists():
         parent = next((p for p in directory.parents if p.exists()), None)
         if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
@@ -209,6 +253,10 @@ def _write_and_read_back(connection: duckdb.DuckDBPyConnection, data_path: str) 
 
 def _s3_data_path(lake: LakeConfig, data_path: str) -> tuple[bool, str]:
     """List the prefix, then write the probe object and read it back."""
+    import duckdb
+
+    from storage.lake import new_connection
+
     try:
         connection = new_connection(lake)
     except StorageError as error:

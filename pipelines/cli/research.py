@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 
-from assets.charts import CHART_NAMES, render_charts, write_charts
+from assets.charts import CHART_NAMES
 from backquant.symbols import SUPPORTED_SYMBOLS
 from pipelines.cli.app import app, console, err_console
-from storage import Warehouse
 
 
 @app.command()
@@ -56,6 +55,9 @@ def plot(
             f"charts: {', '.join(CHART_NAMES)}."
         )
         raise typer.Exit(2)
+    from assets.charts import render_charts, write_charts
+    from storage import Warehouse
+
     with Warehouse.open(home) as warehouse:
         charts = render_charts(warehouse, at=at, days=days, symbols=symbols, names=names)
     try:

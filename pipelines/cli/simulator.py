@@ -8,12 +8,7 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from backquant.config import API_KEY_ENV, BASE_URL_ENV, ApiKey
-from backquant.simulator import SimulatorConfig, create_app
-from backquant.simulator.config import DEFAULT_SIMULATOR_KEY, SimulatorConfigError
-from backquant.simulator.faults import FaultSpecError
 from pipelines.cli.app import app, console, err_console
 
 
@@ -46,8 +41,14 @@ def simulator(
     ] = "127.0.0.1",
     seed: Annotated[int, typer.Option(help="Seed of the synthetic market.")] = 7,
     key: Annotated[
-        str, typer.Option("--key", help="API key the server accepts (X-API-Key).")
-    ] = DEFAULT_SIMULATOR_KEY,
+        str | None,
+        typer.Option(
+            "--key",
+            help="API key the server accepts (X-API-Key). [default: the simulator's demo key, "
+            "printed at start]",
+            show_default=False,
+        ),
+    ] = None,
     faults: Annotated[
         str,
         typer.Option(
@@ -62,6 +63,14 @@ def simulator(
     quota: Annotated[int, typer.Option(help="Monthly request quota per key.")] = 1_000_000,
 ) -> None:
     """Serve the synthetic BackQuant v2 API (expiry summary, expiries, status, meta, health)."""
+    import uvicorn
+
+    from backquant.config import API_KEY_ENV, BASE_URL_ENV, ApiKey
+    from backquant.simulator import SimulatorConfig, create_app
+    from backquant.simulator.config import DEFAULT_SIMULATOR_KEY, SimulatorConfigError
+    from backquant.simulator.faults import FaultSpecError
+
+    key = DEFAULT_SIMULATOR_KEY if key is None else key
     try:
         config = SimulatorConfig(
             seed=seed,

@@ -6,17 +6,14 @@ import sys
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 
-from backquant.config import ClientConfig
-from backquant.errors import ConfigError
 from pipelines.cli.app import app, console, err_console, print_rows
-from storage import Warehouse, ingest_once, rebuild_day, rebuild_range
-from storage.lake import attach_script
-from storage.maintenance import maintain as maintain_lake
+
+if TYPE_CHECKING:
+    import polars as pl
 
 HomeOption = Annotated[
     Path | None,
@@ -26,6 +23,10 @@ HomeOption = Annotated[
         "(default: $TERMSTORE_HOME, else ./warehouse).",
     ),
 ]
+
+
+TERMINAL_ROWS = 50
+"""Rows ``termstore sql`` prints as a table to the terminal; a file gets them all."""
 
 
 class OutputFormat(StrEnum):
@@ -49,6 +50,10 @@ def ingest(
             "(make dev)."
         )
         raise typer.Exit(2)
+    from backquant.config import ClientConfig
+    from backquant.errors import ConfigError
+    from storage import Warehouse, ingest_once
+
     try:
         config = ClientConfig.from_env()
         config.require_key()
@@ -87,6 +92,8 @@ def rebuild(
     except ValueError as exc:
         err_console.print(f"[red]bad dates:[/] {exc} (dates look like 2026-03-02)")
         raise typer.Exit(2) from None
+    from storage import Warehouse, rebuild_day, rebuild_range
+
     warehouse = Warehouse.open(home)
     try:
         if days[0] == days[1]:
@@ -128,7 +135,11 @@ def sql(
     ] = None,
     home: HomeOption = None,
 ) -> None:
-    """Run a read-only SQL query over the lake's tables and views."""
+    """Run a read-only SQL query over the lake's tables and views. In the terminal a result
+    is a table when its columns fit, else one block of `column | value` lines per row; numbers
+    are rounded for display only (csv, json and parquet keep every digit)."""
+    from storage import Warehouse
+
     instant = _instant(as_of) if as_of is not None else None
     with Warehouse.open(home) as warehouse:
         frame = warehouse.sql(query, as_of=instant)
@@ -139,6 +150,9 @@ def sql(
 def maintain(home: HomeOption = None) -> None:
     """Merge small files, expire old snapshots and delete unreferenced files (what the
     lake_maintenance asset runs every hour)."""
+    from storage import Warehouse
+    from storage.maintenance import maintain as maintain_lake
+
     with Warehouse.open(home) as warehouse:
         report = maintain_lake(warehouse)
     print_rows(
@@ -155,6 +169,9 @@ def maintain(home: HomeOption = None) -> None:
 def attach_sql(home: HomeOption = None) -> None:
     """Print the SQL that attaches this lake read-only in a DuckDB 1.5.5 CLI or client:
     `duckdb -init <(termstore attach-sql)`. It holds no secret (see the README)."""
+    from storage import Warehouse
+    from storage.lake import attach_script
+
     with Warehouse.open(home) as warehouse:
         sys.stdout.write(attach_script(warehouse.config) + "\n")
 
@@ -168,8 +185,14 @@ def _emit(frame: pl.DataFrame, output_format: OutputFormat, output: Path | None)
         console.print(f"wrote {frame.height} rows to {output}")
         return
     if output_format is OutputFormat.table:
-        with pl.Config(tbl_rows=-1 if output else 50, tbl_cols=-1, fmt_str_lengths=60):
-            text = str(frame)
+        # To a file: every row, as wide as it takes; to the terminal: the first rows, as a
+        # table when the columns fit its width, else one record at a time.
+        from pipelines.cli.tables import Result, render, terminal_width
+
+        if output is None:
+            text = render(Result.from_frame(frame, TERMINAL_ROWS), terminal_width())
+        else:
+            text = render(Result.from_frame(frame), None)
     elif output_format is OutputFormat.csv:
         nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
         if nested:

@@ -53,10 +53,14 @@ def tick(
     instance: dg.DagsterInstance,
     minutes: int = 0,
     start: datetime = SIM_START,
+    *,
+    late: timedelta = timedelta(0),
 ) -> dg.ExecuteInProcessResult:
+    """A tick with the simulator's clock at ``start + minutes``; its checks judge the data at
+    that instant plus ``late``."""
     sim.clock.set(start + timedelta(minutes=minutes))
     return dg.materialize(
-        [build_tick_asset(simulated=True)],
+        [build_tick_asset(simulated=True, clock=lambda: sim.clock.now() + late)],
         resources=resources(sim, home),
         instance=instance,
         raise_on_error=False,
@@ -76,17 +80,43 @@ def test_tick_stores_four_symbols_and_every_check_passes(
     assert isinstance(rows_written, dict) and rows_written["snapshots"] == 4
     assert metadata["duplicates_skipped"].value == 0
     assert "SIMULATED" in str(metadata["data_source"].value)
-    assert "| BTCUSDT | stored |" in str(metadata["symbols"].value)
+    shown = {record.data["symbol"]: record.data for record in metadata["symbols"].value.records}
+    assert shown["BTCUSDT"]["status"] == "stored"
     checks = checks_by_name(result)
     assert set(checks) == {"freshness", "completeness", "consistency", "schema_drift"}
     failing = {name: check.metadata for name, check in checks.items() if not check.passed}
-    # the simulator's clock is frozen in March, so wall-clock age fails freshness by design
-    assert set(failing) == {"freshness"}
+    assert not failing
+    staleness = checks["freshness"].metadata["worst_staleness_s"].value
+    assert isinstance(staleness, float) and staleness <= 60
     rows = Warehouse.open(tmp_path).sql(
         "SELECT symbol, count(*) AS n FROM expiries GROUP BY symbol"
     )
     assert rows.height == 4
     assert metadata["dagster/row_count"].value == int(rows["n"].sum())
+
+
+@pytest.mark.parametrize(
+    ("late", "severity"),
+    [
+        (timedelta(minutes=2), dg.AssetCheckSeverity.WARN),
+        (timedelta(minutes=6), dg.AssetCheckSeverity.ERROR),
+    ],
+)
+def test_freshness_judges_the_data_against_the_clock(
+    tmp_path: Path,
+    instance: dg.DagsterInstance,
+    late: timedelta,
+    severity: dg.AssetCheckSeverity,
+) -> None:
+    """The same stored tick, judged at a later instant: stale over 60 s, unhealthy over 300 s."""
+    with running_simulator(frozen_at=SIM_START) as sim:
+        result = tick(sim, tmp_path, instance, late=late)
+    freshness = checks_by_name(result)["freshness"]
+    assert not freshness.passed
+    assert freshness.severity == severity
+    staleness = freshness.metadata["worst_staleness_s"].value
+    assert isinstance(staleness, float)
+    assert late.total_seconds() <= staleness <= late.total_seconds() + 60
 
 
 def test_failing_symbol_is_explained_and_costs_nothing_else(
@@ -250,9 +280,8 @@ def test_lake_maintenance_merges_the_ticks_files_and_reports_them(
     assert isinstance(before, int) and isinstance(after, int)
     # Three ticks wrote three files per table for the day; merging leaves one per table.
     assert after < before
-    steps = str(metadata["steps"].value)
-    for step in ("merge_adjacent_files", "expire_snapshots", "cleanup_old_files"):
-        assert f"| {step} |" in steps
+    steps = {record.data["step"] for record in metadata["steps"].value.records}
+    assert {"merge_adjacent_files", "expire_snapshots", "cleanup_old_files"} <= steps
     assert metadata["snapshots_kept"].value == lake_snapshots(tmp_path)
     with Warehouse.open(tmp_path) as warehouse:
         assert warehouse.sql("SELECT count(*) FROM snapshots").item() == 12

@@ -129,7 +129,7 @@ def test_the_location_holds_lake_maintenance_on_an_hourly_schedule_and_no_dirty_
     assert schedule.execution_timezone == "UTC"
     sensors = {sensor.name for sensor in repository.sensor_defs}
     assert "rebuild_dirty_days" not in sensors
-    assert sensors == {"research_after_history"}
+    assert sensors == {"research_after_history", "feed_alerts", "job_alerts"}
     schedules = {schedule.name for schedule in repository.schedule_defs}
     assert schedules == {
         "ingest_every_minute",

@@ -1,4 +1,6 @@
-"""``termstore dev`` without a key: simulator + webserver + daemon, a SIMULATED UI, clean stop."""
+"""``termstore dev`` without a key: simulator + webserver + daemon, a SIMULATED UI, clean stop;
+no misleading start-up output, no newsletter dialog, charts served to the asset page, and a
+wrapper that loads none of what its children run."""
 
 from __future__ import annotations
 
@@ -10,15 +12,22 @@ import subprocess
 import time
 from pathlib import Path
 
+import dagster as dg
 import httpx
 import pytest
 from typer.testing import CliRunner
 
+from assets.research import chart_metadata
 from pipelines.cli import app
 from pipelines.cli.dagster_commands import prepare_dagster_home
 from tests.support.dagster_ui import BIN, ROOT, free_port
 
 ASSET_DESCRIPTIONS = '{"query": "{ assetNodes { assetKey { path } description } }"}'
+SHOULD_SHOW_NUX = '{"query": "{ shouldShowNux }"}'
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+"""Bytes the webserver must hand back unchanged, as image/png."""
+HEAVY_LIBRARIES = ("_duckdb", "polars", "cygrpc", "pyarrow")
+"""Shared objects of DuckDB, polars, gRPC (Dagster) and Arrow: the wrapper must map none."""
 
 
 def port_open(port: int) -> bool:
@@ -61,6 +70,26 @@ def test_dev_without_key_serves_a_simulated_ui_and_stops_everything(tmp_path: Pa
         output = (tmp_path / "dev.log").read_text()
         assert "SIMULATED DATA" in descriptions, output
         assert "BACKQUANT_API_KEY is not set" in " ".join(output.split())
+        # Nothing that tells the user something false or asks them to switch tools.
+        assert "will not be used" not in output, output
+        assert "superseded" not in output, output
+        nux = httpx.post(
+            f"http://127.0.0.1:{port}/graphql",
+            content=SHOULD_SHOW_NUX,
+            headers={"content-type": "application/json"},
+            timeout=10,
+        )
+        assert nux.json()["data"]["shouldShowNux"] is False
+        # A chart written as research_daily writes it is served where its Markdown points.
+        with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+            shown = chart_metadata(instance, tmp_path / "charts", "2026-03-02", {"skew_25d": PNG})
+        url = str(shown["chart_skew_25d"].value).split("](", 1)[1].rstrip(")")
+        served = httpx.get(f"http://127.0.0.1:{port}{url}", timeout=10)
+        assert served.status_code == 200 and served.content == PNG
+        assert served.headers["content-type"] == "image/png"
+        # The wrapper only waits on its children: it loads none of their libraries.
+        mapped = Path(f"/proc/{dev.pid}/maps").read_text()
+        assert not [name for name in HEAVY_LIBRARIES if name in mapped], mapped
         announced = re.search(r"simulator\s+on\s+port\s+(\d+)", " ".join(output.split()))
         assert announced is not None, output
         simulator_port = int(announced[1])
@@ -83,13 +112,18 @@ def test_dev_without_key_serves_a_simulated_ui_and_stops_everything(tmp_path: Pa
 def test_a_prepared_dagster_home_has_its_storage_created_once(tmp_path: Path) -> None:
     home = tmp_path / "dagster"
     prepare_dagster_home(home)
-    assert (home / "dagster.yaml").read_text() == (ROOT / "dagster.yaml").read_text()
+    template = (ROOT / "dagster-instance.yaml").read_text()
+    assert (home / "dagster.yaml").read_text() == template
+    # No dagster.yaml where `dagster dev` runs: it would say the file "will not be used".
+    assert not (ROOT / "dagster.yaml").exists()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.nux_enabled is False
     for database in ("history/runs.db", "history/runs/index.db", "schedules/schedules.db"):
         with sqlite3.connect(home / database) as connection:
             heads = connection.execute("SELECT version_num FROM alembic_version").fetchall()
         assert len(heads) == 1, (database, heads)
     # Preparing again keeps the instance (and a dagster.yaml the operator edited).
-    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text() + "\n# edited\n")
+    (home / "dagster.yaml").write_text(template + "\n# edited\n")
     prepare_dagster_home(home)
     assert (home / "dagster.yaml").read_text().endswith("# edited\n")
 

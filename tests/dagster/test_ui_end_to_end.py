@@ -1,5 +1,6 @@
 """End to end: real webserver + daemon, schedule on through GraphQL, ticks land, a backfill runs;
-the UI shows lake maintenance scheduled and the lake's catalog as a variable's name."""
+the schedules and sensors the daemon loaded are the README's Automation table (the one the
+day-in-the-life test runs), and the UI shows the lake's catalog as a variable's name."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from storage.lake_config import CATALOG_ENV
 from storage.warehouse import Warehouse
+from tests.support.automation import Automation, readme_automation
 from tests.support.dagster_ui import REPOSITORY, DagsterUI, running_dagster, simulated_env
 from tests.support.simulator import running_simulator
 
@@ -54,6 +56,24 @@ query Status($id: String!) {
     ... on PythonError { message }
   }
 }"""
+AUTOMATION = """
+query Automation($repository: RepositorySelector!) {
+  schedulesOrError(repositorySelector: $repository) {
+    __typename
+    ... on Schedules {
+      results { name cronSchedule pipelineName defaultStatus scheduleState { status } }
+    }
+  }
+  sensorsOrError(repositorySelector: $repository) {
+    __typename
+    ... on Sensors {
+      results {
+        name minIntervalSeconds defaultStatus sensorState { status }
+        targets { pipelineName } assetSelection { assetKeys { path } }
+      }
+    }
+  }
+}"""
 PER_DAY = (
     "SELECT CAST(computed_at AT TIME ZONE 'UTC' AS DATE) AS day, symbol, count(*) AS n "
     "FROM snapshots GROUP BY ALL"
@@ -77,6 +97,48 @@ def successful_runs(ui: DagsterUI, job: str) -> list[dict[str, str]]:
     return [run for run in runs if run["status"] == "SUCCESS"]
 
 
+def loaded_automation(ui: DagsterUI) -> tuple[dict[str, Automation], dict[str, str]]:
+    """The schedules and sensors the daemon loaded, as the README's table states them, and each
+    one's current status (retried until the code location has loaded)."""
+    data: dict[str, Any] = {}
+
+    def loaded() -> bool:
+        nonlocal data
+        data = ui.graphql(AUTOMATION, repository=REPOSITORY)
+        return all(
+            data[key]["__typename"] in ("Schedules", "Sensors")
+            for key in ("schedulesOrError", "sensorsOrError")
+        )
+
+    wait_for("the code location's schedules and sensors", ui, 60, loaded)
+    found: dict[str, Automation] = {}
+    status: dict[str, str] = {}
+    for schedule in data["schedulesOrError"]["results"]:
+        found[schedule["name"]] = Automation(
+            kind="schedule",
+            when=schedule["cronSchedule"],
+            default_on=schedule["defaultStatus"] == "RUNNING",
+            launches=schedule["pipelineName"],
+        )
+        status[schedule["name"]] = schedule["scheduleState"]["status"]
+    for sensor in data["sensorsOrError"]["results"]:
+        jobs = [
+            t["pipelineName"]
+            for t in sensor["targets"] or []
+            if not t["pipelineName"].startswith("__")
+        ]
+        keys = (sensor["assetSelection"] or {}).get("assetKeys") or []
+        found[sensor["name"]] = Automation(
+            kind="sensor",
+            when=f"every {sensor['minIntervalSeconds']} s",
+            default_on=sensor["defaultStatus"] == "RUNNING",
+            launches=next(iter(jobs), None)
+            or ("/".join(sorted("/".join(key["path"]) for key in keys)) or None),
+        )
+        status[sensor["name"]] = sensor["sensorState"]["status"]
+    return found, status
+
+
 @pytest.mark.slow
 def test_schedule_ticks_land_rows_and_backfill_rebuilds_days(tmp_path: Path) -> None:
     today = datetime.now(UTC).date()
@@ -90,14 +152,18 @@ def test_schedule_ticks_land_rows_and_backfill_rebuilds_days(tmp_path: Path) -> 
             tmp_path, {**simulated_env(sim, home, yesterday), CATALOG_ENV: catalog}
         ) as ui,
     ):
+        # What runs in the UI is what the README states and the day-in-the-life test ran, and a
+        # fresh instance runs each one as its default says.
+        loaded, status = loaded_automation(ui)
+        assert loaded == readme_automation()
+        assert status == {
+            name: "RUNNING" if row.default_on else "STOPPED" for name, row in loaded.items()
+        }
+
         schedule = {**REPOSITORY, "scheduleName": "ingest_every_minute"}
         started = ui.start_schedule("ingest_every_minute")
         assert started.get("scheduleState", {}).get("status") == "RUNNING", started
 
-        # Lake maintenance runs hourly without anyone turning it on.
-        maintenance = {**REPOSITORY, "scheduleName": "lake_maintenance_hourly"}
-        state = ui.graphql(SCHEDULE_STATE, selector=maintenance)["scheduleOrError"]
-        assert state["scheduleState"]["status"] == "RUNNING", state
         # The catalog string may hold a password: the UI shows the variable's name only.
         resource = ui.graphql(RESOURCE, selector={**REPOSITORY, "resourceName": "warehouse"})[
             "topLevelResourceDetailsOrError"

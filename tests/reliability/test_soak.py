@@ -110,7 +110,11 @@ def test_faulty_ticks_store_each_success_once_and_log_each_failure(
     archived = warehouse.sql("SELECT count(*) FROM responses").item()
     assert archived == len(expected_keys), "every stored response is archived once"
 
-    gaps = warehouse.sql("SELECT symbol, minute, outcomes FROM ingest_gaps").to_dicts()
+    first, end = SIM_START.replace(second=0), SIM_START.replace(second=0) + timedelta(minutes=size)
+    gaps = warehouse.sql(
+        f"SELECT symbol, minute, outcomes FROM ingest_gaps_between("
+        f"TIMESTAMPTZ '{first.isoformat()}', TIMESTAMPTZ '{end.isoformat()}')"
+    ).to_dicts()
     assert {(g["symbol"], _minute_of(g["minute"])) for g in gaps} == set(failing)
     quarantined = warehouse.sql("SELECT count(*) FROM quarantine").item()
     assert quarantined == sum(1 for name in failing.values() if name == "truncate")
