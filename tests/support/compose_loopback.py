@@ -52,6 +52,14 @@ MARKER_ENV: Final[str] = "TERMSTORE_LOOPBACK_SERVICE"
 BASE_PATH: Final[str] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 """PATH of the Debian-based python image before the Dockerfile's ENV."""
 
+_SETPRIV = shutil.which("setpriv")
+_DIE_WITH_PARENT: Final[tuple[str, ...]] = (
+    (_SETPRIV, "--pdeathsig", "KILL", "--") if _SETPRIV else ()
+)
+"""A service started in a session of its own outlives a test process killed outright (by
+``timeout``, say); util-linux's setpriv has the kernel kill it then (it execs the command, so the
+service keeps its pid). The code server's own gRPC child stops when its heartbeats stop."""
+
 _VARIABLE = re.compile(r"\$(?:(?P<escaped>\$)|\{(?P<braced>[^}]*)\}|(?P<plain>[A-Za-z_]\w*))")
 _NAME = re.compile(r"[A-Za-z_]\w*")
 _OPERATORS: Final[tuple[str, ...]] = (":-", ":?", ":+", "-", "?", "+")
@@ -351,7 +359,7 @@ class ServiceProcess:
             log.write(f"\n=== start {self.starts}: {shlex.join(self.command)}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
-                self.command,
+                [*_DIE_WITH_PARENT, *self.command],
                 env=self.env,
                 cwd=self.cwd,
                 stdout=log,
