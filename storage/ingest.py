@@ -33,7 +33,6 @@ from storage.records import (
     ingest_log_frame,
 )
 from storage.reports import DUPLICATE, STORED, SymbolReport, TickReport
-from storage.research.hourly_tier import resample_late_rows
 from storage.schemas import SUMMARY_TABLES
 from storage.warehouse import Warehouse
 from storage.writes import insert, single_threaded, transaction
@@ -220,9 +219,6 @@ def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) 
             for table in SUMMARY_TABLES:
                 frame = pl.concat([getattr(frames, table) for frames in rows.frames])
                 written[table] = insert(lake, table, frame)
-            # A late body can land in a day whose hourly sample is already written.
-            keys = [(record.symbol, record.computed_at) for record in rows.records]
-            resample_late_rows(lake, keys, started_at)
         if rows.refusals:
             insert(lake, "quarantine", quarantine_frame(rows.refusals))
         if rows.log:
