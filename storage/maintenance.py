@@ -2,8 +2,8 @@
 # ruff: noqa: S608
 """Lake maintenance: DuckLake's own functions, run by the writer under the writer lock.
 
-In order: merge each day's small per-tick files into one file per table and day (merging
-respects partitions), rewrite files whose rows are mostly deleted (a rebuilt day), expire
+In order: rewrite files with deleted rows (a rebuilt day) without them, merge each day's small
+per-tick files into one file per table and day (merging respects partitions), expire
 snapshots older than the retention (time travel reaches back that far), and delete the files
 nothing references any more once they have been unreferenced for ``CLEANUP_GRACE``, so a query
 that was already reading them can finish. Inlined data is never flushed: termstore writes none
@@ -92,8 +92,14 @@ def maintain(warehouse: Warehouse, *, now: datetime | None = None) -> Maintenanc
     )
     cleanup_before = instant - CLEANUP_GRACE
     steps: tuple[tuple[str, str, list[object]], ...] = (
+        # Any file with deleted rows (a rebuilt symbol-day) is rewritten without them first,
+        # so the merge that follows leaves one file per table and day, no delete files.
+        (
+            "rewrite_data_files",
+            f"CALL ducklake_rewrite_data_files('{LAKE}', delete_threshold => 0)",
+            [],
+        ),
         ("merge_adjacent_files", f"CALL ducklake_merge_adjacent_files('{LAKE}')", []),
-        ("rewrite_data_files", f"CALL ducklake_rewrite_data_files('{LAKE}')", []),
         (
             "expire_snapshots",
             f"CALL ducklake_expire_snapshots('{LAKE}', older_than => ?)",

@@ -49,6 +49,13 @@ def test_merging_leaves_fewer_files_the_same_rows_and_working_readers(
 
     assert report.files_after < report.files_before
     assert _affected(report)["merge_adjacent_files"] > 0
+    # One file per table and day, and no delete file left by the rebuild.
+    with warehouse.writer() as connection:
+        per_table = connection.execute(
+            "SELECT table_name, file_count, delete_file_count FROM ducklake_table_info('lake') "
+            "WHERE file_count > 0"
+        ).fetchall()
+    assert per_table and {(files, deletes) for _, files, deletes in per_table} == {(1, 0)}
     assert report.seconds > 0 and set(report.as_dict()["steps"]) == set(_affected(report))
     for name, frame in tables(warehouse).items():
         assert_frame_equal(frame, before[name], check_exact=True)
