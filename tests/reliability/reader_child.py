@@ -2,7 +2,7 @@
 
 Run as ``python -m tests.reliability.reader_child HOME STOP_FILE`` with the lake's settings in
 the environment. It attaches before printing ``ready`` and never again; once STOP_FILE exists it
-runs one last query and prints a JSON summary: every query's start time and counts, and the
+runs one last query and prints a JSON summary: every query's start and end times and counts, and the
 errors met. Each query is one statement, so its counts come from one catalog snapshot.
 """
 
@@ -47,7 +47,7 @@ def query(connection: duckdb.DuckDBPyConnection, symbols: int) -> dict[str, Any]
     started = time.time()
     row = connection.execute(QUERY, [symbols]).fetchone()
     assert row is not None
-    return {"at": started, **dict(zip(COLUMNS, row, strict=True))}
+    return {"at": started, "ended": time.time(), **dict(zip(COLUMNS, row, strict=True))}
 
 
 def main() -> None:

@@ -110,12 +110,15 @@ def test_a_reader_attached_once_sees_whole_ticks_through_rebuild_and_maintenance
     counts = [row["snapshots"] for row in seen]
     assert counts == sorted(counts), "a count went down"
     assert counts[-1] == size * WIDTH, "the last query (after every write) saw every tick"
+    # A query's snapshot is fixed somewhere between its start and its end (under load it can wait
+    # on the catalog for seconds), so "before" means it ended before, "after" that it started after.
     after_maintenance = [row for row in seen if row["at"] > windows["flush"][1]]
+    before_maintenance = [row["snapshots"] for row in seen if row["ended"] < windows["maintain"][0]]
     assert after_maintenance and after_maintenance[-1]["snapshots"] > max(
-        row["snapshots"] for row in seen if row["at"] < windows["maintain"][0]
+        before_maintenance, default=0
     ), "the reader saw no tick stored after maintenance"
     during = {
-        name: sum(1 for row in seen if start <= row["at"] <= end)
+        name: sum(1 for row in seen if row["at"] <= end and row["ended"] >= start)
         for name, (start, end) in windows.items()
     }
     assert sum(during.values()) > 0, f"no query overlapped a rebuild or maintenance: {windows}"
