@@ -17,12 +17,13 @@ fails does ``checks.first_rejection`` walk the values one by one to name the fir
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any, Final
 
 import polars as pl
 
+from backquant.errors import InvalidResponseError
 from backquant.expiry_calendar import SECONDS_PER_YEAR
 from backquant.models import ExpiryRow, VenueOI
 from backquant.validation import ParsedSummary
@@ -273,40 +274,52 @@ def _venue_count(parsed: ParsedSummary) -> int:
     )
 
 
+def normalise_batch(
+    items: Sequence[tuple[ParsedSummary | InvalidResponseError, FetchMeta]],
+) -> tuple[SummaryFrames, dict[int, InvalidResponseError | RejectedValueError]]:
+    """The accepted bodies' rows, in input order, and each refused body's refusal by its index
+    (a body validation refused keeps that error). One batch when all are accepted (the polars
+    overhead is per call); when any is refused, each is normalised on its own, so each gets its
+    own rows or reason."""
+    refused: dict[int, InvalidResponseError | RejectedValueError] = {}
+    valid: list[tuple[int, ParsedSummary, FetchMeta]] = []
+    for index, (parsed, fetch) in enumerate(items):
+        if isinstance(parsed, InvalidResponseError):
+            refused[index] = parsed
+        else:
+            valid.append((index, parsed, fetch))
+    try:
+        return normalise_many((parsed, fetch) for _, parsed, fetch in valid), refused
+    except RejectedValueError:
+        pass
+    accepted: list[SummaryFrames] = []
+    for index, parsed, fetch in valid:
+        try:
+            accepted.append(normalise(parsed, fetch))
+        except RejectedValueError as error:
+            refused[index] = error
+    return SummaryFrames.concat(accepted), refused
+
+
 def normalise_each(
     items: list[tuple[ParsedSummary, FetchMeta]],
 ) -> list[SummaryFrames | RejectedValueError]:
-    """Each response's frames (or its refusal), normalised in one batch when all are accepted.
-
-    A tick's four responses cost one batch instead of four (the polars overhead is per call);
-    each result is a zero-copy slice of the batch. If any response is refused, every one is
-    normalised on its own so each gets its own frames or reason.
-    """
-    try:
-        batch = normalise_many(items)
-    except RejectedValueError:
-        return [_normalise_or_refusal(parsed, fetch) for parsed, fetch in items]
+    """Each response's frames or its refusal: ``normalise_batch`` (one batch for a tick's four
+    responses, not four), its rows sliced per response without copying."""
+    frames, refused = normalise_batch(items)
     results: list[SummaryFrames | RejectedValueError] = []
-    expiry_offset = venue_offset = 0
+    snapshot = expiry = venue = 0
     for index, (parsed, _) in enumerate(items):
-        expiries = len(parsed.response.data.expiries)
-        venues = _venue_count(parsed)
+        if isinstance(error := refused.get(index), RejectedValueError):
+            results.append(error)
+            continue
+        expiries, venues = len(parsed.response.data.expiries), _venue_count(parsed)
         results.append(
             SummaryFrames(
-                batch.snapshots.slice(index, 1),
-                batch.expiries.slice(expiry_offset, expiries),
-                batch.venue_oi.slice(venue_offset, venues),
+                frames.snapshots.slice(snapshot, 1),
+                frames.expiries.slice(expiry, expiries),
+                frames.venue_oi.slice(venue, venues),
             )
         )
-        expiry_offset += expiries
-        venue_offset += venues
+        snapshot, expiry, venue = snapshot + 1, expiry + expiries, venue + venues
     return results
-
-
-def _normalise_or_refusal(
-    parsed: ParsedSummary, fetch: FetchMeta
-) -> SummaryFrames | RejectedValueError:
-    try:
-        return normalise(parsed, fetch)
-    except RejectedValueError as error:
-        return error

@@ -11,6 +11,8 @@ from datetime import datetime
 
 import polars as pl
 
+from backquant.errors import InvalidResponseError, SchemaViolationError
+from storage.records import RejectedValueError
 from storage.schemas import QUARANTINE_SCHEMA, key_stamp, utc_series
 
 
@@ -28,6 +30,26 @@ class Refusal:
     request_id: str | None
     suffix: str = ""
     """``-2``, ``-3`` …: tells apart refusals of one symbol, instant and kind in one batch."""
+
+    @classmethod
+    def of(
+        cls,
+        symbol: str,
+        received_at: datetime,
+        raw: bytes,
+        error: InvalidResponseError | RejectedValueError,
+        http_status: int | None,
+        request_id: str | None,
+    ) -> Refusal:
+        """``raw`` refused for ``error``: a body the contract refuses, with the error's message; a
+        value termstore refuses, "rejected before storing: …"."""
+        path: str | None
+        if isinstance(error, RejectedValueError):
+            reason, path = f"rejected before storing: {error}", error.field_path
+        else:
+            reason = str(error)
+            path = error.field_path if isinstance(error, SchemaViolationError) else None
+        return cls(symbol, received_at, raw, error.kind, reason, path, http_status, request_id)
 
     @property
     def quarantine_id(self) -> str:

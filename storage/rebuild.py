@@ -24,11 +24,13 @@ import duckdb
 import polars as pl
 
 from backquant.symbols import SUPPORTED_SYMBOLS
-from storage.archive import archived_days, day_bounds, read_day
-from storage.parsing import PreparedDay, prepare_symbol_day
+from storage.archive import ArchiveRecord, archived_days, day_bounds, read_day
+from storage.normalise import normalise_batch
+from storage.parsing import parse_summaries
+from storage.records import SummaryFrames
 from storage.reports import NO_ARCHIVE, REBUILT, RebuildReport, SymbolDayRebuild
 from storage.research.hourly_tier import replace_hourly_sample
-from storage.schemas import SUMMARY_TABLES, empty_frame
+from storage.schemas import SUMMARY_TABLES, key_stamp, sort_by_key
 from storage.warehouse import Warehouse
 from storage.writes import insert, retry_on_conflict, transaction
 
@@ -64,27 +66,28 @@ def replace_day(
     replace_hourly_sample(connection, day, symbols, now)
 
 
-def _day_report(
-    connection: duckdb.DuckDBPyConnection, symbol: str, day: date, prepared: PreparedDay | None
-) -> SymbolDayRebuild:
-    if prepared is None:
-        archived = archived_days(connection, symbol)
-        span = f"{archived[0]} to {archived[-1]}" if archived else "no days at all"
-        return SymbolDayRebuild(
-            symbol=symbol,
-            day=day,
-            status=NO_ARCHIVE,
-            message=f"no archived responses for {symbol} on {day}; nothing to rebuild (the "
-            f"archive of {symbol} spans {span})",
-        )
-    return SymbolDayRebuild(
-        symbol=symbol,
-        day=day,
-        status=REBUILT,
-        responses=len(prepared.records),
-        rows_written={table: frame.height for table, frame in prepared.tables.items()},
-        rejected=tuple(prepared.rejected),
+def _rebuilt(day: date, records: list[ArchiveRecord]) -> tuple[SummaryFrames, SymbolDayRebuild]:
+    """A symbol-day's rows from its archived records, each table sorted by its key, and its
+    report: a body today's code refuses stays archived and is reported."""
+    parsed = parse_summaries([record.raw for record in records])
+    frames, errors = normalise_batch([(p, r.fetch) for p, r in zip(parsed, records, strict=True)])
+    frames = SummaryFrames(*(sort_by_key(f, table) for table, f in frames.as_tables().items()))
+    rows = {table: frame.height for table, frame in frames.as_tables().items()}
+    rejected = tuple(
+        (key_stamp(records[index].computed_at), f"{error.kind}: {error}")
+        for index, error in errors.items()
     )
+    return frames, SymbolDayRebuild(records[0].symbol, day, REBUILT, len(records), rows, rejected)
+
+
+def _missing(connection: duckdb.DuckDBPyConnection, symbol: str, day: date) -> SymbolDayRebuild:
+    archived = archived_days(connection, symbol)
+    span = f"{archived[0]} to {archived[-1]}" if archived else "no days at all"
+    message = (
+        f"no archived responses for {symbol} on {day}; nothing to rebuild (the archive of "
+        f"{symbol} spans {span})"
+    )
+    return SymbolDayRebuild(symbol, day, NO_ARCHIVE, message=message)
 
 
 def _rebuild_day(
@@ -94,19 +97,15 @@ def _rebuild_day(
     # commits meanwhile makes the commit conflict (and the day is rebuilt again), never vanish.
     with transaction(connection, warehouse.config, f"the rebuild of {day}"):
         archived = read_day(connection, day, symbols)
-        prepared = {
-            symbol: prepare_symbol_day(records) if records else None
-            for symbol, records in archived.items()
+        rebuilt = {
+            symbol: _rebuilt(day, records) for symbol, records in archived.items() if records
         }
-        tables = {
-            table: pl.concat(
-                [empty_frame(table)]
-                + [day.tables[table] for day in prepared.values() if day is not None]
-            )
-            for table in SUMMARY_TABLES
-        }
-        replace_day(connection, day, symbols, tables, datetime.now(UTC))
-    return [_day_report(connection, symbol, day, prepared[symbol]) for symbol in symbols]
+        frames = SummaryFrames.concat(frames for frames, _ in rebuilt.values())
+        replace_day(connection, day, symbols, frames.as_tables(), datetime.now(UTC))
+    return [
+        rebuilt[symbol][1] if symbol in rebuilt else _missing(connection, symbol, day)
+        for symbol in symbols
+    ]
 
 
 def _rebuild(warehouse: Warehouse, days: list[date], symbols: Sequence[str]) -> RebuildReport:

@@ -16,7 +16,7 @@ import polars as pl
 from backquant.headers import ResponseHeaders
 from backquant.models import ExpirySummaryResponse
 from backquant.symbols import SUPPORTED_SYMBOLS
-from storage.schemas import INGEST_LOG_SCHEMA, utc_micros
+from storage.schemas import INGEST_LOG_SCHEMA, SUMMARY_TABLES, empty_frame, utc_micros
 
 
 class RejectedValueError(ValueError):
@@ -76,6 +76,14 @@ class SummaryFrames:
 
     def as_tables(self) -> dict[str, pl.DataFrame]:
         return {"snapshots": self.snapshots, "expiries": self.expiries, "venue_oi": self.venue_oi}
+
+    @classmethod
+    def concat(cls, parts: Iterable[SummaryFrames]) -> SummaryFrames:
+        """The rows of ``parts`` one after another (no part: empty tables)."""
+        chosen = list(parts)
+        if not chosen:
+            return cls(*map(empty_frame, SUMMARY_TABLES))
+        return cls(*(pl.concat([getattr(part, t) for part in chosen]) for t in SUMMARY_TABLES))
 
 
 def parse_instant(text: str, field_path: str) -> datetime:

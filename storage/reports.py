@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 STORED = "stored"
 DUPLICATE = "duplicate"
@@ -23,7 +23,19 @@ def _plain(value: Any) -> Any:
         return [_plain(item) for item in value]
     if isinstance(value, dict):
         return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, _Report):
+        return value.as_dict()
     return value
+
+
+class _Report:
+    """A report dataclass; ``as_dict()`` gives its fields as JSON-ready values."""
+
+    __slots__ = ()
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: _plain(getattr(self, name)) for name in self.__dataclass_fields__}
 
 
 def _text(value: Any) -> str:
@@ -37,7 +49,7 @@ def _text(value: Any) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class SymbolReport:
+class SymbolReport(_Report):
     """One symbol's outcome in a tick. ``status`` is stored, duplicate or an error kind."""
 
     symbol: str
@@ -60,12 +72,9 @@ class SymbolReport:
     def ok(self) -> bool:
         return self.status in (STORED, DUPLICATE)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {name: _plain(getattr(self, name)) for name in self.__dataclass_fields__}
-
 
 @dataclass(frozen=True, slots=True)
-class TickReport:
+class TickReport(_Report):
     started_at: datetime
     finished_at: datetime
     symbols: tuple[SymbolReport, ...]
@@ -86,16 +95,6 @@ class TickReport:
             if report.symbol == name:
                 return report
         raise KeyError(f"{name} was not part of this tick")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat(),
-            "symbols": [report.as_dict() for report in self.symbols],
-            "rows_written": dict(self.rows_written),
-            "duplicates_skipped": self.duplicates_skipped,
-            "quarantined": self.quarantined,
-        }
 
     def table_rows(self) -> list[dict[str, str]]:
         return [
@@ -118,7 +117,7 @@ class TickReport:
 
 
 @dataclass(frozen=True, slots=True)
-class SymbolDayRebuild:
+class SymbolDayRebuild(_Report):
     """One symbol-day of a rebuild."""
 
     symbol: str
@@ -131,12 +130,9 @@ class SymbolDayRebuild:
     """(archive key, reason) for archived bodies today's code refuses; they stay archived."""
     message: str = ""
 
-    def as_dict(self) -> dict[str, Any]:
-        return {name: _plain(getattr(self, name)) for name in self.__dataclass_fields__}
-
 
 @dataclass(frozen=True, slots=True)
-class RebuildReport:
+class RebuildReport(_Report):
     days: tuple[SymbolDayRebuild, ...]
     seconds: float
 
@@ -147,9 +143,6 @@ class RebuildReport:
     @property
     def missing(self) -> tuple[tuple[str, date], ...]:
         return tuple((day.symbol, day.day) for day in self.days if day.status == NO_ARCHIVE)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"days": [day.as_dict() for day in self.days], "seconds": self.seconds}
 
     def table_rows(self) -> list[dict[str, str]]:
         return [

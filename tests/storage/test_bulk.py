@@ -261,7 +261,7 @@ def test_an_import_stopped_part_way_keeps_its_committed_days_and_is_finished_by_
         return rows
 
     with monkeypatch.context() as patch:
-        patch.setattr("storage.bulk.insert", failing_in_the_second_day)
+        patch.setattr("storage.landing.insert", failing_in_the_second_day)
         with pytest.raises(OSError, match="simulated"):
             bulk_ingest(warehouse, bodies)
     stored = warehouse.sql("SELECT computed_at FROM snapshots ORDER BY 1")["computed_at"]

@@ -283,7 +283,7 @@ def _fail_on(table_name: str, error: Exception, monkeypatch: pytest.MonkeyPatch)
             raise error
         return rows
 
-    monkeypatch.setattr("storage.ingest.insert", insert_then_fail)
+    monkeypatch.setattr("storage.landing.insert", insert_then_fail)
     return written
 
 
