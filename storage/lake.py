@@ -90,6 +90,8 @@ def new_connection(config: LakeConfig) -> duckdb.DuckDBPyConnection:
         for name in required_extensions(config):
             connection.execute(f"LOAD '{_quoted(str(extension_path(name)))}'")
         connection.execute("SET allow_unsigned_extensions = false")
+        if config.catalog_kind == "sqlite":
+            connection.execute(_ONE_SQLITE_READ)
         connection.execute("SET TimeZone = 'UTC'")
         if config.s3 is not None:
             _create_s3_secret(connection, config)
@@ -97,6 +99,14 @@ def new_connection(config: LakeConfig) -> duckdb.DuckDBPyConnection:
         connection.close()
         raise
     return connection
+
+
+_ONE_SQLITE_READ: Final[str] = "SET GLOBAL sqlite_disable_multithreaded_scans = true"
+"""Every read of a SQLite catalog through the transaction's own SQLite connection. Otherwise
+the scanner reads each catalog table over a fresh connection, limited to the rowid range the
+transaction saw first: a maintenance merge that commits in between (it deletes the merged files'
+rows and inserts one above that range) makes a table read as empty, with no error. GLOBAL, so
+DuckLake's internal catalog connection has it too (docs/warehouse.md, "Readers")."""
 
 
 def _quoted(text: str) -> str:
@@ -279,6 +289,7 @@ def attach_script(config: LakeConfig) -> str:
         "SET autoinstall_known_extensions = false;",
         "SET autoload_known_extensions = false;",
         *(f"LOAD '{_quoted(str(extension_path(name)))}';" for name in required_extensions(config)),
+        *([f"{_ONE_SQLITE_READ};"] if config.catalog_kind == "sqlite" else []),
         "SET TimeZone = 'UTC';",
     ]
     if config.s3 is not None:
