@@ -6,7 +6,7 @@
   ``responses``, normalisation, one DuckLake transaction (responses + summary rows + ingest
   log). The setups of bench/lakes.py run side by side: every tick goes to each lake in turn
   (the order rotates), so a change of machine load touches all alike. The first tick of each
-  lake creates it and is reported apart. Normalisation alone (``normalise_each``) is timed on
+  lake creates it and is reported apart. Normalisation alone (``normalise_batch``) is timed on
   the same ticks, to split the tick into normalise and commit.
 - **Loopback** (goal: p50 < 100 ms): the simulator in this process (its own thread) on a
   loopback port, its clock moved a minute per tick; ``ingest_once`` = 4 concurrent HTTP
@@ -35,7 +35,7 @@ from bench.corpus import day_corpus, tick_outcomes
 from bench.lakes import LOCAL, SETUPS, Services, lake_config, running_services
 from storage import Warehouse, ingest_once, ingest_outcomes
 from storage.ingest import fetch_meta
-from storage.normalise import normalise_each
+from storage.normalise import normalise_batch
 from tests.support.simulator import SIM_START, running_simulator
 
 COMMAND = ".venv/bin/python -m bench.tick_bench"
@@ -43,9 +43,9 @@ GOALS = {"local_p50_ms_at_most": 40, "postgres_s3_p50_ms_at_most": 60, "loopback
 
 
 def normalise_only(outcomes: dict[str, FetchOutcome]) -> None:
-    """The normalisation a tick does, alone (storage.ingest does the same per tick)."""
+    """The normalisation a tick does, alone (storage.landing does the same per tick)."""
     fetched = [(s, o.result) for s, o in sorted(outcomes.items()) if o.result is not None]
-    normalise_each([(result.parsed, fetch_meta(symbol, result)) for symbol, result in fetched])
+    normalise_batch([(result.parsed, fetch_meta(symbol, result)) for symbol, result in fetched])
 
 
 def _stored_all(outcomes: dict[str, FetchOutcome], warehouse: Warehouse) -> None:

@@ -267,13 +267,6 @@ def normalise(parsed: ParsedSummary, fetch: FetchMeta) -> SummaryFrames:
     return normalise_many([(parsed, fetch)])
 
 
-def _venue_count(parsed: ParsedSummary) -> int:
-    return sum(
-        len(row.get("by_venue") or {}) + (row.get("by_venue_unattributed") is not None)
-        for row in parsed.response.data.expiries
-    )
-
-
 def normalise_batch(
     items: Sequence[tuple[ParsedSummary | InvalidResponseError, FetchMeta]],
 ) -> tuple[SummaryFrames, dict[int, InvalidResponseError | RejectedValueError]]:
@@ -299,27 +292,3 @@ def normalise_batch(
         except RejectedValueError as error:
             refused[index] = error
     return SummaryFrames.concat(accepted), refused
-
-
-def normalise_each(
-    items: list[tuple[ParsedSummary, FetchMeta]],
-) -> list[SummaryFrames | RejectedValueError]:
-    """Each response's frames or its refusal: ``normalise_batch`` (one batch for a tick's four
-    responses, not four), its rows sliced per response without copying."""
-    frames, refused = normalise_batch(items)
-    results: list[SummaryFrames | RejectedValueError] = []
-    snapshot = expiry = venue = 0
-    for index, (parsed, _) in enumerate(items):
-        if isinstance(error := refused.get(index), RejectedValueError):
-            results.append(error)
-            continue
-        expiries, venues = len(parsed.response.data.expiries), _venue_count(parsed)
-        results.append(
-            SummaryFrames(
-                frames.snapshots.slice(snapshot, 1),
-                frames.expiries.slice(expiry, expiries),
-                frames.venue_oi.slice(venue, venues),
-            )
-        )
-        snapshot, expiry, venue = snapshot + 1, expiry + expiries, venue + venues
-    return results

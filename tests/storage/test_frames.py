@@ -18,7 +18,7 @@ from backquant.headers import ResponseHeaders
 from backquant.simulator.market import Market
 from backquant.symbols import SUPPORTED_SYMBOLS
 from backquant.validation import ParsedSummary, parse_expiry_summary
-from storage.normalise import normalise, normalise_each, normalise_many
+from storage.normalise import normalise, normalise_batch, normalise_many
 from storage.records import (
     FetchMeta,
     IngestLogEntry,
@@ -274,16 +274,17 @@ def test_an_empty_batch_has_the_schemas() -> None:
     assert frames.venue_oi.schema == VENUE_OI_SCHEMA
 
 
-def test_normalise_each_slices_a_batch_or_refuses_one_by_one() -> None:
+def test_a_batch_equals_each_body_alone_and_a_refusal_costs_only_its_body() -> None:
     items = _simulated(4)
-    each = normalise_each(items)
-    for result, (parsed, fetch) in zip(each, items, strict=True):
-        assert isinstance(result, SummaryFrames)
-        single = normalise(parsed, fetch)
-        for name, frame in result.as_tables().items():
-            assert frame.equals(single.as_tables()[name]), name
+    frames, refused = normalise_batch(items)
+    assert refused == {}
+    alone = SummaryFrames.concat([normalise(parsed, fetch) for parsed, fetch in items])
+    for name, frame in frames.as_tables().items():
+        assert frame.equals(alone.as_tables()[name]), name
     bad = body("BTCUSDT", BASE_TIME, **{"data.expiries.0.put_oi": -3.0})
-    mixed = normalise_each([items[0], (parse_expiry_summary(bad), _fetch()), items[1]])
-    assert isinstance(mixed[0], SummaryFrames) and isinstance(mixed[2], SummaryFrames)
-    assert isinstance(mixed[1], RejectedValueError)
-    assert mixed[1].field_path == "data.expiries[0].put_oi"
+    mixed, refused = normalise_batch([items[0], (parse_expiry_summary(bad), _fetch()), items[1]])
+    assert list(refused) == [1] and isinstance(refused[1], RejectedValueError)
+    assert refused[1].field_path == "data.expiries[0].put_oi"
+    kept = SummaryFrames.concat([normalise(*items[0]), normalise(*items[1])])
+    for name, frame in mixed.as_tables().items():
+        assert frame.equals(kept.as_tables()[name]), name
