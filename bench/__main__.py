@@ -25,6 +25,7 @@ ORDER = (
     "tick_bench",
     "day_bench",
     "query_bench",
+    "catalog_bench",
     "schedule_bench",
     "simulator_throughput",
     "cli_bench",

@@ -22,6 +22,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from backquant.symbols import SUPPORTED_SYMBOLS
+from bench.catalog_bench import QUERIES, catalog_growth, tick_anatomy
 from bench.common import CACHE_ENV
 from bench.corpus import (
     DAY,
@@ -266,3 +267,25 @@ def test_maintenance_of_landed_ticks_keeps_every_row_and_leaves_one_file_per_day
     assert all(after[t]["data_files"] <= 1 for t in after)
     # The run a retention period later deleted every merged-away file from the disk.
     assert result["local_data_files_on_disk_after"] == sum(after[t]["data_files"] for t in after)
+
+
+def test_the_catalog_bench_logs_each_tick_and_query_and_extra_rows_change_no_answer(
+    corpus: DayCorpus, tmp_path: Path
+) -> None:
+    ticks = tick_anatomy(tmp_path / "ticks", warm=2, timed=2, logged=2)
+
+    assert ticks["tick"]["runs"] == 2
+    assert ticks["catalog_statements_per_tick"] > 0
+    # The commit is the one statement that writes the catalog: snapshot, files, their stats.
+    assert "ducklake_snapshot" in ticks["slowest_statement"]["starts"]
+    assert ticks["slowest_statement"]["starts"].startswith("INSERT INTO")
+    assert ticks["catalog_rows_after"]["ducklake_snapshot"] > 6
+
+    growth = catalog_growth(tmp_path / "ticks", tmp_path / "growth", [0, 1000], runs=1)
+
+    plain, grown = growth["extra_0"], growth["extra_1000"]
+    stats = "ducklake_file_column_stats"
+    assert grown["catalog_rows"][stats] == plain["catalog_rows"][stats] + 1000
+    assert grown["same_answers_as_without_extra_rows"]
+    for query in QUERIES:
+        assert plain[query]["catalog_statements"] > 0, query
