@@ -27,7 +27,7 @@ dev: setup
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy backquant storage assets pipelines
+	.venv/bin/mypy backquant storage assets pipelines bench
 
 format: setup
 	.venv/bin/ruff format .

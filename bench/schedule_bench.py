@@ -127,11 +127,12 @@ class TreeSampler:
             for pid in tree:  # parents before their children
                 fields = stats[pid]
                 key = (pid, int(fields[19]))
-                item = self.seen.get(key)
-                if item is None:
+                found = self.seen.get(key)
+                if found is None:
                     parent = int(fields[1])
-                    item = Seen(_role(pid, roles.get(parent, "")), parent)
-                    self.seen[key] = item
+                    found = Seen(_role(pid, roles.get(parent, "")), parent)
+                    self.seen[key] = found
+                item = found
                 roles[pid] = item.role
                 item.cpu_s = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
                 item.rss_bytes = int(fields[21]) * PAGE_BYTES if fields[0] != "Z" else 0
