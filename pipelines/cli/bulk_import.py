@@ -149,7 +149,7 @@ def _day_rows(reports: list[BulkReport]) -> list[dict[str, str]]:
 
 def _problems(reports: list[BulkReport], numbers: list[list[int]]) -> list[str]:
     """One line per quarantined body: where it came from, why, and where it is kept."""
-    from storage.bulk import QUARANTINED
+    from storage.landing import QUARANTINED
 
     return [
         f"line {lines[outcome.position]}: {outcome.logged_as}: {outcome.reason} "
@@ -223,7 +223,7 @@ def _print_summary(
     warehouse: Warehouse, reports: list[BulkReport], numbers: list[list[int]]
 ) -> int:
     """Print what the import did; returns how many lines were quarantined."""
-    from storage.bulk import QUARANTINED
+    from storage.landing import QUARANTINED
 
     seconds = sum(report.seconds for report in reports)
     bodies = sum(len(report.outcomes) for report in reports)
