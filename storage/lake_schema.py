@@ -29,8 +29,11 @@ from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.research.views import HOURLY_SAMPLE_TABLE, research_views
 from storage.schemas import TABLE_SCHEMAS, TIME_COLUMNS, create_table_sql
 
-SCHEMA_VERSION: Final[str] = "4"
-META_TABLE: Final[str] = "termstore_meta"
+SCHEMA_VERSION: Final[str] = "5"
+META_VIEW: Final[str] = "termstore_meta"
+"""Key/value settings (``schema_version``) as a view of constants: a reader checks the version
+on attach from the catalog alone, without listing or reading a data file. (Up to schema
+version 4 it was a table.)"""
 LAKE_TABLES: Final[tuple[str, ...]] = (*TABLE_SCHEMAS, HOURLY_SAMPLE_TABLE)
 PARTITIONS: Final[dict[str, tuple[str, ...]]] = {
     **{table: ("year", "month", "day") for table in TABLE_SCHEMAS},
@@ -121,11 +124,19 @@ def schema_version(connection: duckdb.DuckDBPyConnection) -> str | None:
     """The version recorded in the attached lake, None when it has no termstore tables."""
     try:
         row = connection.execute(
-            f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'"
+            f"SELECT value FROM {META_VIEW} WHERE key = 'schema_version'"
         ).fetchone()
     except duckdb.CatalogException:
         return None
     return None if row is None else str(row[0])
+
+
+def _is_table(connection: duckdb.DuckDBPyConnection, lake: str, name: str) -> bool:
+    row = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
+        [lake, name],
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def ensure_schema(connection: duckdb.DuckDBPyConnection, lake: str) -> bool:
@@ -150,11 +161,11 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, lake: str) -> bool:
         connection.execute(INGEST_GAPS_MACRO_SQL)
         for name, query in views().items():
             connection.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
-        connection.execute(f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key VARCHAR, value VARCHAR)")
-        connection.execute(f"DELETE FROM {META_TABLE} WHERE key = 'schema_version'")
+        if _is_table(connection, lake, META_VIEW):
+            connection.execute(f"DROP TABLE {META_VIEW}")
         connection.execute(
-            f"INSERT INTO {META_TABLE} VALUES ('schema_version', ?)",
-            [SCHEMA_VERSION],
+            f"CREATE OR REPLACE VIEW {META_VIEW} AS "
+            f"SELECT 'schema_version' AS key, '{SCHEMA_VERSION}' AS value"
         )
         connection.execute("COMMIT")
     except BaseException:
