@@ -6,6 +6,7 @@ neither Dagster nor the warehouse: it stays a small process for as long as the U
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -108,6 +109,7 @@ def dev(
             subprocess.Popen(  # noqa: S603 - our own entry point
                 [sys.executable, "-m", "pipelines.cli", "simulator", "--port", str(sim_port)],
                 env=env,
+                process_group=0,
             )
         )
         env.update(
@@ -134,7 +136,10 @@ def dev(
     try:
         children.append(
             subprocess.Popen(  # noqa: S603
-                [*dagster, "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=PROJECT_ROOT
+                [*dagster, "-h", "127.0.0.1", "-p", str(port)],
+                env=env,
+                cwd=PROJECT_ROOT,
+                process_group=0,
             )
         )
         children[-1].wait()
@@ -142,12 +147,27 @@ def dev(
         pass
     finally:
         for child in reversed(children):
-            if child.poll() is None:
-                child.terminate()
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+            _stop_group(child)
+
+
+def _stop_group(child: subprocess.Popen[bytes], grace_s: float = 40.0) -> None:
+    """Stop ``child`` and every process it started (its own process group): an interrupt, as
+    Ctrl-C would send (``dagster dev`` then stops its webserver, daemon and code server), up to
+    ``grace_s`` for all of them to exit, then SIGKILL for whatever is left. Killing only
+    ``dagster dev`` would leave its webserver running."""
+    with contextlib.suppress(ProcessLookupError):
+        child.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        child.poll()  # reaps the child itself once it exits
+        try:
+            os.killpg(child.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
 
 
 def _prepare_in_child(dagster_home: Path) -> str | None:

@@ -9,6 +9,7 @@ import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from typer.testing import CliRunner
 
 from assets.research import chart_metadata
 from pipelines.cli import app
-from pipelines.cli.dagster_commands import prepare_dagster_home
+from pipelines.cli.dagster_commands import _stop_group, prepare_dagster_home
 from tests.support.dagster_ui import BIN, ROOT, free_port
 
 ASSET_DESCRIPTIONS = '{"query": "{ assetNodes { assetKey { path } description } }"}'
@@ -138,3 +139,56 @@ def test_dev_with_a_broken_dagster_home_says_what_to_do(tmp_path: Path) -> None:
     message = " ".join(result.output.split())
     assert "cannot be opened" in message and "more than one head" in message
     assert "docs/runbook.md" in message and "Traceback" not in result.output
+
+
+STUBBORN = """
+import signal, subprocess, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+child = subprocess.Popen([sys.executable, "-c", "import signal, time; "
+    "signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(600)"])
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+"""A process that ignores the interrupt and starts another that does too: what a ``dagster
+dev`` whose webserver is slow to stop looks like to the wrapper."""
+
+
+def _gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie waiting for whoever inherited it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
+
+
+def test_stopping_a_child_stops_everything_it_started_after_the_grace() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", STUBBORN], stdout=subprocess.PIPE, process_group=0
+    )
+    assert child.stdout is not None
+    grandchild = int(child.stdout.readline())
+    assert not _gone(grandchild)
+
+    _stop_group(child, grace_s=1.0)
+
+    assert child.returncode == -signal.SIGKILL
+    for _ in range(50):
+        if _gone(grandchild):
+            break
+        time.sleep(0.1)
+    assert _gone(grandchild), "the child's own child outlived the stop"
+
+
+def test_a_child_that_stops_on_the_interrupt_is_not_killed() -> None:
+    script = "import time; print('ready', flush=True); time.sleep(600)"
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, process_group=0
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == b"ready"
+
+    _stop_group(child, grace_s=30.0)
+
+    # Python ends an uncaught KeyboardInterrupt by the interrupt itself, not by SIGKILL.
+    assert child.returncode == -signal.SIGINT
