@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 import typer
 
@@ -106,10 +106,9 @@ def dev(
     if not env.get(API_KEY_ENV):
         sim_port = _free_port()
         children.append(
-            subprocess.Popen(  # noqa: S603 - our own entry point
+            _spawn(
                 [sys.executable, "-m", "pipelines.cli", "simulator", "--port", str(sim_port)],
                 env=env,
-                process_group=0,
             )
         )
         env.update(
@@ -131,16 +130,13 @@ def dev(
         *(sys.executable, "-W", SUPERSEDED_WARNING, "-m", "dagster", "dev"),
         *("-w", str(PROJECT_ROOT / "workspace.yaml")),
     ]
-    # A SIGTERM (from a supervisor, or `kill`) must stop the children too, not orphan them.
+    # A SIGTERM (from a supervisor, or `kill`) must stop the children too, not orphan them;
+    # so must an interrupt, even when a shell started this in the background with it ignored.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         children.append(
-            subprocess.Popen(  # noqa: S603
-                [*dagster, "-h", "127.0.0.1", "-p", str(port)],
-                env=env,
-                cwd=PROJECT_ROOT,
-                process_group=0,
-            )
+            _spawn([*dagster, "-h", "127.0.0.1", "-p", str(port)], env=env, cwd=PROJECT_ROOT)
         )
         children[-1].wait()
     except KeyboardInterrupt:
@@ -148,6 +144,23 @@ def dev(
     finally:
         for child in reversed(children):
             _stop_group(child)
+
+
+def _spawn(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+    """``command`` in its own process group (so stopping it reaches all it starts), stopping on
+    an interrupt whatever this process inherited: a shell starts background jobs with the
+    interrupt ignored, and Dagster then ignores SIGTERM too (it maps SIGTERM to SIGINT's
+    handler)."""
+    return subprocess.Popen(  # noqa: S603 - our own entry points
+        command,
+        process_group=0,
+        preexec_fn=_default_interrupt,  # safe: the wrapper runs no threads
+        **options,
+    )
+
+
+def _default_interrupt() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _stop_group(child: subprocess.Popen[bytes], grace_s: float = 40.0) -> None:

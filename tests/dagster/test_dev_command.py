@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from assets.research import chart_metadata
 from pipelines.cli import app
-from pipelines.cli.dagster_commands import _stop_group, prepare_dagster_home
+from pipelines.cli.dagster_commands import _spawn, _stop_group, prepare_dagster_home
 from tests.support.dagster_ui import BIN, ROOT, free_port
 
 ASSET_DESCRIPTIONS = '{"query": "{ assetNodes { assetKey { path } description } }"}'
@@ -163,9 +163,7 @@ def _gone(pid: int) -> bool:
 
 
 def test_stopping_a_child_stops_everything_it_started_after_the_grace() -> None:
-    child = subprocess.Popen(
-        [sys.executable, "-c", STUBBORN], stdout=subprocess.PIPE, process_group=0
-    )
+    child = _spawn([sys.executable, "-c", STUBBORN], stdout=subprocess.PIPE)
     assert child.stdout is not None
     grandchild = int(child.stdout.readline())
     assert not _gone(grandchild)
@@ -180,11 +178,15 @@ def test_stopping_a_child_stops_everything_it_started_after_the_grace() -> None:
     assert _gone(grandchild), "the child's own child outlived the stop"
 
 
-def test_a_child_that_stops_on_the_interrupt_is_not_killed() -> None:
-    script = "import time; print('ready', flush=True); time.sleep(600)"
-    child = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, process_group=0
-    )
+def test_a_child_that_stops_on_the_interrupt_is_not_killed_even_if_its_parent_ignores_it() -> None:
+    # As when a shell starts `termstore dev` in the background: the interrupt ignored, which
+    # a child would inherit.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        script = "import time; print('ready', flush=True); time.sleep(600)"
+        child = _spawn([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert child.stdout is not None
     assert child.stdout.readline().strip() == b"ready"
 
