@@ -13,7 +13,7 @@ with whole elapsed milliseconds, so statements under a millisecond count as 0).
 - **Catalog growth** (a copy of the year corpus's catalog, the same data files): the two queries
   again after adding synthetic rows to ``ducklake_file_column_stats`` for a table that does not
   exist. No answer changes; only the rows a catalog read has to get past. They stand in for
-  more history (a year of termstore's files holds ~24,000 such rows).
+  more history (docs/benchmarks.md says how many rows a year holds).
 
 Run: ``.venv/bin/python -m bench.catalog_bench``; writes bench/results/catalog_bench.json.
 """
@@ -60,7 +60,7 @@ class CatalogLog:
         self.connection = connection
         connection.execute("CALL enable_logging('DuckLakeMetadata')")
         self.seen = 0
-        self.seen = len(self.since_last())
+        self.since_last()  # skip what was logged before
 
     def since_last(self) -> list[tuple[str, int]]:
         """Statements logged since the last call: first 80 characters, elapsed ms."""
