@@ -29,7 +29,7 @@ from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.research.views import HOURLY_SAMPLE_TABLE, research_views
 from storage.schemas import TABLE_SCHEMAS, TIME_COLUMNS, create_table_sql
 
-SCHEMA_VERSION: Final[str] = "5"
+SCHEMA_VERSION: Final[str] = "6"
 META_VIEW: Final[str] = "termstore_meta"
 """Key/value settings (``schema_version``) as a view of constants: a reader checks the version
 on attach from the catalog alone, without listing or reading a data file. (Up to schema
@@ -54,7 +54,10 @@ TABLE_OPTIONS: Final[dict[str, dict[str, int]]] = {
 
 # Each symbol's newest snapshot, found among the last day of ticks (the newest instant comes
 # from file statistics, and the bound prunes every older file); the full scan runs only when
-# some symbol has no snapshot in that day.
+# some symbol has no snapshot in that day. The join compares ``concat(e.symbol, '')`` so that
+# DuckDB does not push the symbols down to DuckLake as a file filter: on a SQLite catalog each
+# filtered column is one more read of the whole file-statistics table, and the computed_at
+# bound has already pruned every file the symbols could.
 LATEST_TERM_STRUCTURE_SQL: Final[str] = f"""
 WITH recent AS (
     SELECT symbol, max(computed_at) AS computed_at FROM snapshots
@@ -68,7 +71,8 @@ older AS (
     GROUP BY symbol
 ),
 newest AS (SELECT * FROM recent UNION ALL SELECT * FROM older)
-SELECT e.* FROM expiries AS e JOIN newest USING (symbol, computed_at)
+SELECT e.* FROM expiries AS e
+JOIN newest ON e.computed_at = newest.computed_at AND concat(e.symbol, '') = newest.symbol
 WHERE e.computed_at >= (SELECT min(computed_at) FROM newest)
 ORDER BY e.symbol, e.position
 """
