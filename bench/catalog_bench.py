@@ -14,6 +14,14 @@ with whole elapsed milliseconds, so statements under a millisecond count as 0).
   again after adding synthetic rows to ``ducklake_file_column_stats`` for a table that does not
   exist. No answer changes; only the rows a catalog read has to get past. They stand in for
   more history (docs/benchmarks.md says how many rows a year holds).
+- **Snapshot growth** (a copy of the tick lake's catalog): ticks and ``latest_term_structure``
+  after adding synthetic rows to ``ducklake_snapshot`` and ``ducklake_snapshot_changes`` with
+  negative ids, which no file and no query refers to. A live lake keeps one snapshot per tick for
+  the whole retention period (7 days by default: ~10,000); the corpora hold a few hundred.
+- **The same on PostgreSQL** (``--postgres``, on in ``make bench``): the year corpus's catalog
+  copied row for row into an embedded PostgreSQL on loopback (DuckLake's catalog is plain SQL
+  tables, the same in both), describing the same data files; then the growth runs again. On
+  PostgreSQL DuckLake sends each catalog query to the server whole, so its filters run there.
 
 Run: ``.venv/bin/python -m bench.catalog_bench``; writes bench/results/catalog_bench.json.
 """
@@ -22,21 +30,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import statistics
 import tempfile
 import time
-from contextlib import closing
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Final
 
 import duckdb
 
+from bench.catalog_copies import CatalogCopy, PostgresCatalogCopy, SqliteCatalogCopy
 from bench.common import load_average, summarise, write_results
 from bench.corpus import day_corpus, tick_outcomes, year_corpus
 from storage import Warehouse, ingest_outcomes
 from storage.lake import open_lake
-from storage.lake_config import CATALOG_FILE, LakeConfig
+from tests.support.services import running_postgres
 
 COMMAND: Final = ".venv/bin/python -m bench.catalog_bench"
 QUERIES: Final = {
@@ -49,7 +57,6 @@ CATALOG_ROWS: Final = (
     "ducklake_data_file",
     "ducklake_file_column_stats",
 )
-ABSENT_TABLE_ID: Final = 999_999_999
 
 
 class CatalogLog:
@@ -143,35 +150,56 @@ def query_anatomy(
     }
 
 
-def catalog_growth(home: Path, root: Path, extra_rows: list[int], runs: int) -> dict[str, Any]:
-    """The queries on a copy of ``home``'s catalog with ``extra_rows`` synthetic stats rows."""
-    copy = root / "catalog-copy"
-    copy.mkdir(parents=True)
-    config = LakeConfig.from_env(home=copy, env={})
-    source = home / CATALOG_FILE
+def snapshot_growth(
+    home: Path, root: Path, extra_snapshots: list[int], ticks: int, already: int
+) -> dict[str, Any]:
+    """Ticks (after the ``already`` landed at ``home``) and ``latest_term_structure`` on a
+    copy of ``home``'s catalog with each number of synthetic snapshots. Each level starts from
+    the same catalog, so it lands the same ticks."""
+    prepared = tick_outcomes(day_corpus().bodies(), already + ticks)[already:]
+    copy = SqliteCatalogCopy(home, root)
+    results: dict[str, Any] = {}
+    for extra in extra_snapshots:
+        copy.reset(0, extra_snapshots=extra)
+        warehouse = Warehouse.open(config=copy.config)
+        try:
+            seconds = []
+            for outcomes in prepared:
+                began = time.perf_counter()
+                ingest_outcomes(warehouse, outcomes)
+                seconds.append(time.perf_counter() - began)
+            with warehouse.writer() as connection:
+                snapshots = catalog_rows(connection)["ducklake_snapshot"]
+        finally:
+            warehouse.close()
+        reader = open_lake(copy.config, read_only=True)
+        try:
+            query = query_anatomy(reader, QUERIES["latest_term_structure"], ticks, root / "p.json")
+        finally:
+            reader.close()
+        results[f"extra_{extra}"] = {
+            "snapshot_rows": snapshots,
+            "tick": summarise(seconds),
+            "latest_term_structure": query,
+        }
+    return results
+
+
+def catalog_growth(
+    copy: CatalogCopy, extra_rows: list[int], runs: int, profile: Path
+) -> dict[str, Any]:
+    """The queries on ``copy`` with each number of ``extra_rows`` synthetic stats rows."""
     results: dict[str, Any] = {}
     first_answers: dict[str, Any] | None = None
     for extra in extra_rows:
-        # Written while no DuckDB connection has the copy open: its SQLite and Python's are
-        # two libraries in one process, and POSIX locks do not tell them apart.
-        with (
-            closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as original,
-            closing(sqlite3.connect(copy / CATALOG_FILE)) as target,
-        ):
-            original.backup(target)
-            target.executemany(
-                "INSERT INTO ducklake_file_column_stats (data_file_id, table_id, column_id, "
-                "value_count, null_count, min_value, max_value) VALUES (?, ?, ?, 1, 0, 'a', 'b')",
-                ((row, ABSENT_TABLE_ID, row % 24) for row in range(extra)),
-            )
-            target.commit()
-        connection = open_lake(config, read_only=True)
+        copy.reset(extra)
+        connection = open_lake(copy.config, read_only=True)
         try:
             answers = {}
             measured: dict[str, Any] = {"catalog_rows": catalog_rows(connection)}
             for name, query in QUERIES.items():
                 answers[name] = connection.execute(query).fetchall()
-                measured[name] = query_anatomy(connection, query, runs, root / "profile.json")
+                measured[name] = query_anatomy(connection, query, runs, profile)
             first_answers = first_answers or answers
             measured["same_answers_as_without_extra_rows"] = answers == first_answers
         finally:
@@ -186,21 +214,41 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=60)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--extra-rows", default="0,100000,500000")
+    parser.add_argument("--extra-snapshots", default="0,10080,50400")
+    parser.add_argument("--postgres", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     load_before = load_average()
     year = year_corpus()
-    with tempfile.TemporaryDirectory(prefix="termstore-catalog-bench-") as temp:
+    extra = [int(value) for value in args.extra_rows.split(",")]
+    with (
+        tempfile.TemporaryDirectory(prefix="termstore-catalog-bench-") as temp,
+        ExitStack() as stack,
+    ):
         root = Path(temp)
         ticks = tick_anatomy(root / "ticks", args.warm, args.ticks, logged=10)
-        extra = [int(value) for value in args.extra_rows.split(",")]
-        growth = catalog_growth(year.home, root, extra, args.runs)
-    results = {
-        "tick_anatomy": ticks,
-        "year_catalog_growth": growth,
-        "load_average_before_after": [load_before, load_average()],
-    }
+        profile = root / "profile.json"
+        growth = catalog_growth(SqliteCatalogCopy(year.home, root), extra, args.runs, profile)
+        snapshots = [int(value) for value in args.extra_snapshots.split(",")]
+        already = args.warm + args.ticks + 10
+        results: dict[str, Any] = {
+            "tick_anatomy": ticks,
+            "snapshot_growth": snapshot_growth(
+                root / "ticks", root / "snapshots", snapshots, args.ticks, already
+            ),
+            "year_catalog_growth": growth,
+        }
+        if args.postgres:
+            server = stack.enter_context(running_postgres())
+            copy = PostgresCatalogCopy(year.home, root, server)
+            results["year_catalog_growth_postgres"] = catalog_growth(
+                copy, extra, args.runs, profile
+            )
+    results["load_average_before_after"] = [load_before, load_average()]
     command = f"{COMMAND} --warm {args.warm} --ticks {args.ticks} --runs {args.runs}"
-    path = write_results("catalog_bench", f"{command} --extra-rows {args.extra_rows}", results)
+    postgres = "" if args.postgres else " --no-postgres"
+    path = write_results(
+        "catalog_bench", f"{command} --extra-rows {args.extra_rows}{postgres}", results
+    )
     print(path.read_text())
 
 

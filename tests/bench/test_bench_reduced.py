@@ -22,7 +22,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from backquant.symbols import SUPPORTED_SYMBOLS
-from bench.catalog_bench import QUERIES, catalog_growth, tick_anatomy
+from bench.catalog_bench import QUERIES, catalog_growth, snapshot_growth, tick_anatomy
+from bench.catalog_copies import PostgresCatalogCopy, SqliteCatalogCopy
 from bench.common import CACHE_ENV
 from bench.corpus import (
     DAY,
@@ -46,6 +47,8 @@ from bench.query_bench import bench_year
 from bench.tick_bench import bench_loopback, commit_per_setup
 from storage import Warehouse
 from storage.bulk import bulk_ingest
+from storage.lake import open_lake
+from storage.lake_config import LakeConfig
 from storage.schemas import SUMMARY_TABLES
 from tests.support.services import PostgresServer, S3Server
 
@@ -281,7 +284,13 @@ def test_the_catalog_bench_logs_each_tick_and_query_and_extra_rows_change_no_ans
     assert ticks["slowest_statement"]["starts"].startswith("INSERT INTO")
     assert ticks["catalog_rows_after"]["ducklake_snapshot"] > 6
 
-    growth = catalog_growth(tmp_path / "ticks", tmp_path / "growth", [0, 1000], runs=1)
+    olden = snapshot_growth(tmp_path / "ticks", tmp_path / "olden", [0, 50], ticks=2, already=6)
+    assert olden["extra_50"]["snapshot_rows"] == olden["extra_0"]["snapshot_rows"] + 50
+    assert olden["extra_50"]["tick"]["runs"] == 2
+    assert olden["extra_50"]["latest_term_structure"]["catalog_statements"] > 0
+
+    copy = SqliteCatalogCopy(tmp_path / "ticks", tmp_path / "growth")
+    growth = catalog_growth(copy, [0, 1000], runs=1, profile=tmp_path / "profile.json")
 
     plain, grown = growth["extra_0"], growth["extra_1000"]
     stats = "ducklake_file_column_stats"
@@ -289,3 +298,30 @@ def test_the_catalog_bench_logs_each_tick_and_query_and_extra_rows_change_no_ans
     assert grown["same_answers_as_without_extra_rows"]
     for query in QUERIES:
         assert plain[query]["catalog_statements"] > 0, query
+
+
+def test_a_catalog_copied_into_postgres_describes_the_same_lake(
+    corpus: DayCorpus, tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    tick_anatomy(tmp_path / "ticks", warm=3, timed=1, logged=1)
+    profile = tmp_path / "profile.json"
+    lite = catalog_growth(
+        SqliteCatalogCopy(tmp_path / "ticks", tmp_path / "lite"), [0], runs=1, profile=profile
+    )
+    copy = PostgresCatalogCopy(tmp_path / "ticks", tmp_path / "pg", postgres_server)
+    assert copy.config.catalog_kind == "postgres"
+    growth = catalog_growth(copy, [0, 500], runs=1, profile=profile)
+
+    plain, grown = growth["extra_0"], growth["extra_500"]
+    stats = "ducklake_file_column_stats"
+    assert plain["catalog_rows"] == lite["extra_0"]["catalog_rows"]
+    assert grown["catalog_rows"][stats] == plain["catalog_rows"][stats] + 500
+    assert grown["same_answers_as_without_extra_rows"]
+    source = LakeConfig.from_env(home=tmp_path / "ticks", env={})
+    with (
+        open_lake(copy.config, read_only=True) as pg,
+        open_lake(source, read_only=True) as sqlite,
+    ):
+        for query in QUERIES.values():
+            answer = pg.execute(query).fetchall()
+            assert answer and answer == sqlite.execute(query).fetchall(), query
