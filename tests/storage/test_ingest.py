@@ -140,6 +140,26 @@ def test_latest_term_structure_keeps_a_symbol_that_stopped_days_ago(warehouse: W
     assert latest["rows"].to_list() == counts["n"].to_list()
 
 
+def test_latest_term_structure_filters_the_catalog_on_computed_at_only(
+    warehouse: Warehouse,
+) -> None:
+    # Each column DuckLake filters a file list on is one more read of the catalog's whole
+    # file-statistics table (SQLite scanner): the view must not push the symbols down too.
+    ingest_outcomes(warehouse, tick(BASE_TIME))
+    connection = warehouse.connect()
+    try:
+        connection.execute("CALL enable_logging('DuckLakeMetadata')")
+        connection.execute("SELECT * FROM latest_term_structure").fetchall()
+        logged = connection.execute(
+            "SELECT query FROM duckdb_logs_parsed('DuckLakeMetadata')"
+        ).fetchall()
+    finally:
+        connection.close()
+    filtered = [query for (query,) in logged if "_stats AS MATERIALIZED" in query]
+    assert len(filtered) == 2  # snapshots and expiries, each bounded by computed_at
+    assert all(query.count("_stats AS MATERIALIZED") == 1 for query in filtered), filtered
+
+
 def test_rejected_values_are_quarantined_byte_for_byte_and_logged(warehouse: Warehouse) -> None:
     raw = body("ETHUSDT", BASE_TIME, **{"data.expiries.0.atm_iv": 5000.0})
     outcomes = tick(BASE_TIME, ("BTCUSDT",)) | {"ETHUSDT": outcome("ETHUSDT", BASE_TIME, raw)}
