@@ -18,9 +18,9 @@ with whole elapsed milliseconds, so statements under a millisecond count as 0).
   after adding synthetic rows to ``ducklake_snapshot`` and ``ducklake_snapshot_changes`` with
   negative ids, which no file and no query refers to. A live lake keeps one snapshot per tick for
   the whole retention period (7 days by default: ~10,000); the corpora hold a few hundred.
-- **The same on PostgreSQL** (``--postgres``, on in ``make bench``): the year corpus's catalog
-  copied row for row into an embedded PostgreSQL on loopback (DuckLake's catalog is plain SQL
-  tables, the same in both), describing the same data files; then the growth runs again. On
+- **The same on PostgreSQL** (``--postgres``, on in ``make bench``): the tick lake's and the
+  year corpus's catalogs copied row for row into an embedded PostgreSQL on loopback
+  (bench/catalog_copies.py), describing the same data files; then both growths run again. On
   PostgreSQL DuckLake sends each catalog query to the server whole, so its filters run there.
 
 Run: ``.venv/bin/python -m bench.catalog_bench``; writes bench/results/catalog_bench.json.
@@ -39,6 +39,7 @@ from typing import Any, Final
 
 import duckdb
 
+from backquant.client import FetchOutcome
 from bench.catalog_copies import CatalogCopy, PostgresCatalogCopy, SqliteCatalogCopy
 from bench.common import load_average, summarise, write_results
 from bench.corpus import day_corpus, tick_outcomes, year_corpus
@@ -151,20 +152,20 @@ def query_anatomy(
 
 
 def snapshot_growth(
-    home: Path, root: Path, extra_snapshots: list[int], ticks: int, already: int
+    copy: CatalogCopy,
+    ticks: list[dict[str, FetchOutcome]],
+    extra_snapshots: list[int],
+    profile: Path,
 ) -> dict[str, Any]:
-    """Ticks (after the ``already`` landed at ``home``) and ``latest_term_structure`` on a
-    copy of ``home``'s catalog with each number of synthetic snapshots. Each level starts from
-    the same catalog, so it lands the same ticks."""
-    prepared = tick_outcomes(day_corpus().bodies(), already + ticks)[already:]
-    copy = SqliteCatalogCopy(home, root)
+    """``ticks`` and ``latest_term_structure`` on ``copy`` with each number of synthetic
+    snapshots. Each level starts from the same catalog, so it lands the same ticks."""
     results: dict[str, Any] = {}
     for extra in extra_snapshots:
         copy.reset(0, extra_snapshots=extra)
         warehouse = Warehouse.open(config=copy.config)
         try:
             seconds = []
-            for outcomes in prepared:
+            for outcomes in ticks:
                 began = time.perf_counter()
                 ingest_outcomes(warehouse, outcomes)
                 seconds.append(time.perf_counter() - began)
@@ -174,7 +175,7 @@ def snapshot_growth(
             warehouse.close()
         reader = open_lake(copy.config, read_only=True)
         try:
-            query = query_anatomy(reader, QUERIES["latest_term_structure"], ticks, root / "p.json")
+            query = query_anatomy(reader, QUERIES["latest_term_structure"], len(ticks), profile)
         finally:
             reader.close()
         results[f"extra_{extra}"] = {
@@ -220,35 +221,40 @@ def main() -> None:
     load_before = load_average()
     year = year_corpus()
     extra = [int(value) for value in args.extra_rows.split(",")]
+    snapshots = [int(value) for value in args.extra_snapshots.split(",")]
+    already = args.warm + args.ticks + 10
+    later = tick_outcomes(day_corpus().bodies(), already + args.ticks)[already:]
     with (
         tempfile.TemporaryDirectory(prefix="termstore-catalog-bench-") as temp,
         ExitStack() as stack,
     ):
         root = Path(temp)
-        ticks = tick_anatomy(root / "ticks", args.warm, args.ticks, logged=10)
+        ticks = root / "ticks"
         profile = root / "profile.json"
-        growth = catalog_growth(SqliteCatalogCopy(year.home, root), extra, args.runs, profile)
-        snapshots = [int(value) for value in args.extra_snapshots.split(",")]
-        already = args.warm + args.ticks + 10
         results: dict[str, Any] = {
-            "tick_anatomy": ticks,
+            "tick_anatomy": tick_anatomy(ticks, args.warm, args.ticks, logged=10),
             "snapshot_growth": snapshot_growth(
-                root / "ticks", root / "snapshots", snapshots, args.ticks, already
+                SqliteCatalogCopy(ticks, root / "snapshots"), later, snapshots, profile
             ),
-            "year_catalog_growth": growth,
+            "year_catalog_growth": catalog_growth(
+                SqliteCatalogCopy(year.home, root / "year"), extra, args.runs, profile
+            ),
         }
         if args.postgres:
             server = stack.enter_context(running_postgres())
-            copy = PostgresCatalogCopy(year.home, root, server)
+            tick_copy = PostgresCatalogCopy(ticks, root, server, "tick_catalog")
+            results["snapshot_growth_postgres"] = snapshot_growth(
+                tick_copy, later, snapshots, profile
+            )
+            year_copy = PostgresCatalogCopy(year.home, root, server, "year_catalog")
             results["year_catalog_growth_postgres"] = catalog_growth(
-                copy, extra, args.runs, profile
+                year_copy, extra, args.runs, profile
             )
     results["load_average_before_after"] = [load_before, load_average()]
     command = f"{COMMAND} --warm {args.warm} --ticks {args.ticks} --runs {args.runs}"
+    extras = f"--extra-rows {args.extra_rows} --extra-snapshots {args.extra_snapshots}"
     postgres = "" if args.postgres else " --no-postgres"
-    path = write_results(
-        "catalog_bench", f"{command} --extra-rows {args.extra_rows}{postgres}", results
-    )
+    path = write_results("catalog_bench", f"{command} {extras}{postgres}", results)
     print(path.read_text())
 
 

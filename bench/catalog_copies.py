@@ -1,6 +1,8 @@
 """Copies of a lake's catalog that describe the same data files, for bench/catalog_bench.py: a
-SQLite file, or a PostgreSQL database (DuckLake's catalog is plain SQL tables, the same in both),
-refilled per measurement with synthetic rows that no file and no query refers to."""
+SQLite file, or a PostgreSQL database (DuckLake's catalog is plain SQL tables, the same in both).
+Each ``reset`` restores the source's rows and adds synthetic ones that no file and no query
+refers to: file-column statistics of a table that does not exist, and snapshots with negative
+ids (older than the lake's first)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,16 @@ from storage.lake_config import CATALOG_ENV, CATALOG_FILE, DATA_PATH_ENV, LakeCo
 from tests.support.services import PostgresServer
 
 ABSENT_TABLE_ID: Final = 999_999_999
+STATS_COLUMNS: Final = (
+    "data_file_id",
+    "table_id",
+    "column_id",
+    "value_count",
+    "null_count",
+    "min_value",
+    "max_value",
+)
+SyntheticRows = dict[str, tuple[tuple[str, ...], list[tuple[object, ...]]]]
 
 
 class CatalogCopy(Protocol):
@@ -24,12 +36,41 @@ class CatalogCopy(Protocol):
 
     config: LakeConfig
 
-    def reset(self, extra_rows: int) -> None:
-        """The source's catalog rows plus ``extra_rows`` synthetic file-statistics rows."""
+    def reset(self, extra_rows: int, extra_snapshots: int = 0) -> None:
+        """The source's catalog rows plus ``extra_rows`` synthetic file-statistics rows and
+        ``extra_snapshots`` synthetic snapshots."""
 
 
-def _synthetic_stats(extra: int) -> list[tuple[int, int, int]]:
-    return [(row, ABSENT_TABLE_ID, row % 24) for row in range(extra)]
+def synthetic_rows(extra_rows: int, extra_snapshots: int) -> SyntheticRows:
+    """Per catalog table: the columns filled and the rows to add."""
+    olden = range(-extra_snapshots, 0)
+    return {
+        "ducklake_file_column_stats": (
+            STATS_COLUMNS,
+            [(row, ABSENT_TABLE_ID, row % 24, 1, 0, "a", "b") for row in range(extra_rows)],
+        ),
+        "ducklake_snapshot": (
+            ("snapshot_id", "snapshot_time", "schema_version", "next_catalog_id", "next_file_id"),
+            [(snapshot, "2020-01-01 00:00:00+00", 0, 0, 0) for snapshot in olden],
+        ),
+        "ducklake_snapshot_changes": (
+            ("snapshot_id", "changes_made"),
+            [(snapshot, "inserted_into_table:1") for snapshot in olden],
+        ),
+    }
+
+
+def _source_tables(source: sqlite3.Connection) -> dict[str, str]:
+    """The catalog's tables and their column lists, except ``ducklake_metadata`` (a copy keeps
+    its own: its data path is the source's, and PostgreSQL's was created with it)."""
+    names = source.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' "
+        "AND name LIKE 'ducklake%' AND name != 'ducklake_metadata'"
+    )
+    return {
+        name: ", ".join(row[1] for row in source.execute(f"PRAGMA table_info({name})"))
+        for (name,) in names.fetchall()
+    }
 
 
 class SqliteCatalogCopy:
@@ -49,68 +90,42 @@ class SqliteCatalogCopy:
             closing(sqlite3.connect(self.copy / CATALOG_FILE)) as target,
         ):
             original.backup(target)
-            target.executemany(
-                "INSERT INTO ducklake_file_column_stats (data_file_id, table_id, column_id, "
-                "value_count, null_count, min_value, max_value) VALUES (?, ?, ?, 1, 0, 'a', 'b')",
-                _synthetic_stats(extra_rows),
-            )
-            olden = range(-extra_snapshots, 0)
-            target.executemany(
-                "INSERT INTO ducklake_snapshot VALUES (?, '2020-01-01 00:00:00+00', 0, 0, 0)",
-                ((snapshot,) for snapshot in olden),
-            )
-            target.executemany(
-                "INSERT INTO ducklake_snapshot_changes (snapshot_id, changes_made) "
-                "VALUES (?, 'inserted_into_table:1')",
-                ((snapshot,) for snapshot in olden),
-            )
+            for table, (columns, rows) in synthetic_rows(extra_rows, extra_snapshots).items():
+                marks = ", ".join("?" for _ in columns)
+                listed = ", ".join(columns)
+                target.executemany(f"INSERT INTO {table} ({listed}) VALUES ({marks})", rows)
             target.commit()
 
 
 class PostgresCatalogCopy:
-    """The catalog file of the lake at ``home`` copied into a new database of ``server``."""
+    """The catalog file of the lake at ``home`` copied into database ``database`` of
+    ``server``."""
 
-    def __init__(self, home: Path, root: Path, server: PostgresServer) -> None:
-        database = "catalog_copy"
+    def __init__(self, home: Path, root: Path, server: PostgresServer, database: str) -> None:
         with psycopg.connect(server.dsn(), autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {database}")
             admin.execute(f"CREATE DATABASE {database}")
         server = replace(server, dbname=database)
         self.dsn = server.dsn()
-        source = LakeConfig.from_env(home=home, env={})
-        env = {CATALOG_ENV: server.ducklake_catalog(), DATA_PATH_ENV: source.data_path}
-        self.config = LakeConfig.from_env(home=root / "postgres-home", env=env)
+        self.source = home / CATALOG_FILE
+        data_path = LakeConfig.from_env(home=home, env={}).data_path
+        env = {CATALOG_ENV: server.ducklake_catalog(), DATA_PATH_ENV: data_path}
+        self.config = LakeConfig.from_env(home=root / f"{database}-home", env=env)
         open_lake(self.config, read_only=False).close()  # DuckLake creates its tables
+
+    def reset(self, extra_rows: int, extra_snapshots: int = 0) -> None:
         with (
-            closing(sqlite3.connect(f"file:{home / CATALOG_FILE}?mode=ro", uri=True)) as lite,
+            closing(sqlite3.connect(f"file:{self.source}?mode=ro", uri=True)) as lite,
             psycopg.connect(self.dsn) as target,
         ):
-            tables = [
-                name
-                for (name,) in lite.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' "
-                    # ducklake_metadata stays the new catalog's own: its data path is the same.
-                    "AND name LIKE 'ducklake%' AND name != 'ducklake_metadata'"
-                )
-            ]
-            for table in tables:
-                columns = ", ".join(row[1] for row in lite.execute(f"PRAGMA table_info({table})"))
+            for table, columns in _source_tables(lite).items():
                 target.execute(f"TRUNCATE {table}")
                 with target.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                     for row in lite.execute(f"SELECT {columns} FROM {table}"):
                         copy.write_row(row)
-            target.execute("ANALYZE")
-
-    def reset(self, extra_rows: int) -> None:
-        with psycopg.connect(self.dsn) as target:
-            target.execute(
-                "DELETE FROM ducklake_file_column_stats WHERE table_id = %s", [ABSENT_TABLE_ID]
-            )
-            with target.cursor().copy(
-                "COPY ducklake_file_column_stats (data_file_id, table_id, column_id, "
-                "value_count, null_count, min_value, max_value) FROM STDIN"
-            ) as copy:
-                for row in _synthetic_stats(extra_rows):
-                    copy.write_row((*row, 1, 0, "a", "b"))
+            for table, (names, rows) in synthetic_rows(extra_rows, extra_snapshots).items():
+                with target.cursor().copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
         with psycopg.connect(self.dsn, autocommit=True) as target:
-            target.execute("VACUUM ANALYZE ducklake_file_column_stats")
+            target.execute("VACUUM ANALYZE")

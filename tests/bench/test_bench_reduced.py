@@ -284,7 +284,9 @@ def test_the_catalog_bench_logs_each_tick_and_query_and_extra_rows_change_no_ans
     assert ticks["slowest_statement"]["starts"].startswith("INSERT INTO")
     assert ticks["catalog_rows_after"]["ducklake_snapshot"] > 6
 
-    olden = snapshot_growth(tmp_path / "ticks", tmp_path / "olden", [0, 50], ticks=2, already=6)
+    later = tick_outcomes(corpus.bodies(), 8)[6:]
+    copy = SqliteCatalogCopy(tmp_path / "ticks", tmp_path / "olden")
+    olden = snapshot_growth(copy, later, [0, 50], tmp_path / "profile.json")
     assert olden["extra_50"]["snapshot_rows"] == olden["extra_0"]["snapshot_rows"] + 50
     assert olden["extra_50"]["tick"]["runs"] == 2
     assert olden["extra_50"]["latest_term_structure"]["catalog_statements"] > 0
@@ -308,7 +310,7 @@ def test_a_catalog_copied_into_postgres_describes_the_same_lake(
     lite = catalog_growth(
         SqliteCatalogCopy(tmp_path / "ticks", tmp_path / "lite"), [0], runs=1, profile=profile
     )
-    copy = PostgresCatalogCopy(tmp_path / "ticks", tmp_path / "pg", postgres_server)
+    copy = PostgresCatalogCopy(tmp_path / "ticks", tmp_path, postgres_server, "copied_catalog")
     assert copy.config.catalog_kind == "postgres"
     growth = catalog_growth(copy, [0, 500], runs=1, profile=profile)
 
@@ -325,3 +327,9 @@ def test_a_catalog_copied_into_postgres_describes_the_same_lake(
         for query in QUERIES.values():
             answer = pg.execute(query).fetchall()
             assert answer and answer == sqlite.execute(query).fetchall(), query
+
+    # Ticks land on the copy too, and each level starts again from the source's rows.
+    later = tick_outcomes(corpus.bodies(), 7)[5:]
+    olden = snapshot_growth(copy, later, [0, 30], profile)
+    assert olden["extra_30"]["snapshot_rows"] == olden["extra_0"]["snapshot_rows"] + 30
+    assert olden["extra_0"]["snapshot_rows"] == plain["catalog_rows"]["ducklake_snapshot"] + 2
