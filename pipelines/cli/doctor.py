@@ -1,5 +1,6 @@
 """``termstore doctor``: the effective configuration (no secret shown), then checks of the API
-key, the API's health, the lake's catalog and its data path, Dagster's instance storage
+key, the API's health, the lake's catalog (and how many data files and snapshots it holds) and
+its data path, Dagster's instance storage
 (``pipelines/instance_check.py``), then the open alerts.
 
 The lake checks only read, except for one small probe file written and read back under the
@@ -78,8 +79,10 @@ def doctor() -> None:
         ),
         ("/v2/health answers", *_health(config)),
     ]
-    catalog_ok, catalog_detail, stored_path = _catalog_check(lake)
+    catalog_ok, catalog_detail, stored_path, size = _catalog_check(lake)
     checks.append(("lake catalog", catalog_ok, catalog_detail))
+    if size is not None:
+        checks.append(("lake files and snapshots", True, size))
     checks.append(("lake data path", *_data_path_check(lake, stored_path or lake.data_path)))
     checks.append(("Dagster instance storage", *_instance_storage_check()))
 
@@ -140,8 +143,8 @@ def _health(config: ClientConfig) -> tuple[bool, str]:
     return status == "ok", f"{config.base_url} says status={status!r}"
 
 
-def _catalog_check(lake: LakeConfig) -> tuple[bool, str, str | None]:
-    """Attach the lake read-only: (ok, detail, the data path the catalog records)."""
+def _catalog_check(lake: LakeConfig) -> tuple[bool, str, str | None, str | None]:
+    """Attach the lake read-only: (ok, detail, the data path the catalog records, its size)."""
     import duckdb
 
     from storage.lake import LAKE
@@ -151,17 +154,18 @@ def _catalog_check(lake: LakeConfig) -> tuple[bool, str, str | None]:
     try:
         connection = _attach_read_only(lake)
     except NotInitialisedError:
-        return True, f"not created yet — the first ingest creates it ({catalog})", None
+        return True, f"not created yet — the first ingest creates it ({catalog})", None, None
     except StorageError as error:
-        return False, _one_line(str(error)), None
+        return False, _one_line(str(error)), None, None
     try:
         version = schema_version(connection)
         row = connection.execute(
             f"SELECT data_path FROM ducklake_settings('{LAKE}')"  # noqa: S608 - a constant
         ).fetchone()
+        size = _catalog_size(connection, lake)
     except duckdb.Error as error:
         reason = _one_line(lake.redact(str(error)))
-        return False, f"attached but unreadable ({catalog}): {reason}", None
+        return False, f"attached but unreadable ({catalog}): {reason}", None, None
     finally:
         connection.close()
     stored = str(row[0]) if row and row[0] else None
@@ -174,7 +178,28 @@ def _catalog_check(lake: LakeConfig) -> tuple[bool, str, str | None]:
         )
     else:
         detail = f"termstore lake, schema version {version} ({catalog})"
-    return True, detail, stored
+    return True, detail, stored, size
+
+
+def _catalog_size(connection: duckdb.DuckDBPyConnection, lake: LakeConfig) -> str:
+    """What the catalog has to read on every query: its live data files and its snapshots."""
+    from storage.lake import LAKE
+
+    files = connection.execute(
+        f"SELECT coalesce(sum(file_count), 0) FROM ducklake_table_info('{LAKE}')"  # noqa: S608
+    ).fetchone()
+    snapshots = connection.execute(
+        f"SELECT count(*) FROM ducklake_snapshots('{LAKE}')"  # noqa: S608 - a constant
+    ).fetchone()
+    counted = f"{int(files[0]) if files else 0:,} data files, "
+    counted += f"{int(snapshots[0]) if snapshots else 0:,} snapshots"
+    if lake.catalog_kind != "sqlite":
+        return counted
+    return (
+        f"{counted}; a SQLite catalog reads their statistics and the snapshots whole on every "
+        "query, so queries slow down as they grow (docs/runbook.md: Growth of the default "
+        "SQLite catalog)"
+    )
 
 
 def _attach_read_only(lake: LakeConfig) -> duckdb.DuckDBPyConnection:

@@ -8,6 +8,8 @@ import os
 import secrets
 import sqlite3
 import subprocess
+from contextlib import closing
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -15,9 +17,10 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from storage import LakeConfig, Warehouse
+from storage import LakeConfig, Warehouse, ingest_outcomes
 from storage.lake_config import CATALOG_ENV, DATA_PATH_ENV, HOME_ENV
 from storage.lake_schema import SCHEMA_VERSION
+from tests.storage.helpers import BASE_TIME, tick
 from tests.support.dagster_ui import BIN
 from tests.support.fixtures import TEST_KEY, ScriptedAPI
 from tests.support.services import PostgresServer, S3Server
@@ -128,6 +131,30 @@ def test_a_created_local_lake_is_a_termstore_lake_with_a_writable_data_path(
     )
     assert f"lake data path ok {home}/data is readable and writable" in output
     assert not (home / "data" / "_termstore_doctor").exists(), "the probe was left behind"
+
+
+def test_the_catalog_size_counts_live_files_and_snapshots(
+    scripted_api: ScriptedAPI, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    with Warehouse.open(home) as warehouse:
+        for minute in range(3):
+            ingest_outcomes(warehouse, tick(BASE_TIME + timedelta(minutes=minute)))
+    # Counted from the catalog file itself, with no DuckDB connection open in this process.
+    with closing(sqlite3.connect(home / "catalog.sqlite")) as catalog:
+        (files,) = catalog.execute(
+            "SELECT count(*) FROM ducklake_data_file WHERE end_snapshot IS NULL"
+        ).fetchone()
+        (snapshots,) = catalog.execute("SELECT count(*) FROM ducklake_snapshot").fetchone()
+    assert files >= 15 and snapshots >= 4  # three ticks of five tables, after the creation
+    use_api(scripted_api, monkeypatch)
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 0, result.output
+    size_line = check_line(result.output, "lake files and snapshots")
+    assert size_line.startswith(
+        f"lake files and snapshots ok {files} data files, {snapshots} snapshots"
+    )
+    assert "Growth of the default SQLite catalog" in size_line
 
 
 def garbage_file(path: Path) -> None:
@@ -250,6 +277,10 @@ def test_a_postgres_catalog_with_an_s3_data_path_passes(
         f"(postgres:host=127.0.0.1 port={pg.port} dbname={pg.dbname} user={pg.user} password=***)"
     )
     assert "s3://doctor-ok/lake/" in check_line(output, "lake data path")
+    size_line = check_line(output, "lake files and snapshots")
+    # A new lake: no data file yet; its snapshots are the creation and the schema.
+    assert size_line.startswith("lake files and snapshots ok 0 data files, "), size_line
+    assert size_line.endswith(" snapshots") and "SQLite" not in size_line
     assert_no_secret(output, pg, s3_server)
 
 
