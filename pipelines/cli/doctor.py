@@ -1,7 +1,6 @@
 """``termstore doctor``: the effective configuration (no secret shown), then checks of the API
 key, the API's health, the lake's catalog (and how many data files and snapshots it holds) and
-its data path, Dagster's instance storage
-(``pipelines/instance_check.py``), then the open alerts.
+its data path, Dagster's instance storage (``pipelines/instance_check.py``), then the open alerts.
 
 The lake checks only read, except for one small probe file written and read back under the
 data path (``_termstore_doctor/probe.parquet``): listing a bucket proves nothing about writing
