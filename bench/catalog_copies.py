@@ -61,11 +61,9 @@ def synthetic_rows(extra_rows: int, extra_snapshots: int) -> SyntheticRows:
 
 
 def _source_tables(source: sqlite3.Connection) -> dict[str, str]:
-    """The catalog's tables and their column lists, except ``ducklake_metadata`` (a copy keeps
-    its own: its data path is the source's, and PostgreSQL's was created with it)."""
+    """The catalog's tables and their column lists."""
     names = source.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' "
-        "AND name LIKE 'ducklake%' AND name != 'ducklake_metadata'"
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'ducklake%'"
     )
     return {
         name: ", ".join(row[1] for row in source.execute(f"PRAGMA table_info({name})"))
@@ -118,10 +116,22 @@ class PostgresCatalogCopy:
             closing(sqlite3.connect(f"file:{self.source}?mode=ro", uri=True)) as lite,
             psycopg.connect(self.dsn) as target,
         ):
-            for table, columns in _source_tables(lite).items():
-                target.execute(f"TRUNCATE {table}")
+            tables = _source_tables(lite)
+            # Tables DuckLake made in the copy alone (inlined data of ticks landed on it).
+            extra = target.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename LIKE 'ducklake%%' AND NOT tablename = ANY(%s)",
+                [list(tables)],
+            ).fetchall()
+            for (table,) in extra:
+                target.execute(f'DROP TABLE "{table}"')
+            for table, columns in tables.items():
+                # The settings (no inlining, compression) come from the source; the data path
+                # stays the copy's own, the same directory under the name PostgreSQL was given.
+                keep = " WHERE key != 'data_path'" if table == "ducklake_metadata" else ""
+                target.execute(f"DELETE FROM {table}{keep}")
                 with target.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                    for row in lite.execute(f"SELECT {columns} FROM {table}"):
+                    for row in lite.execute(f"SELECT {columns} FROM {table}{keep}"):
                         copy.write_row(row)
             for table, (names, rows) in synthetic_rows(extra_rows, extra_snapshots).items():
                 with target.cursor().copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import orjson
 import polars as pl
+import psycopg
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -333,3 +334,12 @@ def test_a_catalog_copied_into_postgres_describes_the_same_lake(
     olden = snapshot_growth(copy, later, [0, 30], profile)
     assert olden["extra_30"]["snapshot_rows"] == olden["extra_0"]["snapshot_rows"] + 30
     assert olden["extra_0"]["snapshot_rows"] == plain["catalog_rows"]["ducklake_snapshot"] + 2
+    # The copy keeps the source's settings: its ticks wrote files, nothing into the catalog.
+    with psycopg.connect(copy.dsn) as catalog:
+        inlined = catalog.execute(
+            "SELECT count(*) FROM pg_tables WHERE tablename ~ '^ducklake_inlined_data_[0-9]'"
+        ).fetchone()
+        limit = catalog.execute(
+            "SELECT value FROM ducklake_metadata WHERE key = 'data_inlining_row_limit'"
+        ).fetchall()
+    assert inlined == (0,) and limit == [("0",)]
