@@ -43,7 +43,7 @@ from bench.ingest_bench import (
     termstore_bulk,
     termstore_live,
 )
-from bench.lakes import SETUPS, Services
+from bench.lakes import LOCAL, POSTGRES_LOCAL_DATA, SETUPS, Services, lake_config
 from bench.query_bench import bench_year
 from bench.tick_bench import bench_loopback, commit_per_setup
 from storage import Warehouse
@@ -240,20 +240,24 @@ def _moved(frame: pl.DataFrame, shift: timedelta) -> pl.DataFrame:
 
 
 def test_ticks_over_loopback_and_a_day_with_hourly_maintenance_keep_every_row(
-    tmp_path: Path,
+    tmp_path: Path, postgres_server: PostgresServer
 ) -> None:
     ticks = 6
     loopback = bench_loopback(2, tmp_path / "tick")
-    day = bench_day_over_loopback(tmp_path / "day", ticks, maintain_every=3)
-
     assert loopback["ingest_once_4_symbols"]["runs"] == 2
-    assert day["ticks"] == ticks
-    assert len(day["maintenance_each_hour"]) == 2
-    lake = day["lake_at_end_of_day"]
-    assert lake["snapshots"]["rows"] == lake["responses"]["rows"] == ticks * 4
-    assert lake["ingest_log"]["rows"] == ticks * 4
-    # The last maintenance merged the day's tick files: one file per table and day.
-    assert lake["expiries"]["data_files"] == lake["responses"]["data_files"] == 1
+    services = Services(postgres_server, None)
+    for setup in (LOCAL, POSTGRES_LOCAL_DATA):
+        lake = lake_config(setup, tmp_path / setup, services, f"day-{setup}")
+        day = bench_day_over_loopback(lake, ticks, maintain_every=3)
+
+        assert day["ticks"] == ticks, setup
+        assert len(day["maintenance_each_hour"]) == 2
+        tables = day["lake_at_end_of_day"]
+        assert tables["snapshots"]["rows"] == tables["responses"]["rows"] == ticks * 4
+        assert tables["ingest_log"]["rows"] == ticks * 4
+        # The last maintenance merged the day's tick files: one file per table and day.
+        assert tables["expiries"]["data_files"] == tables["responses"]["data_files"] == 1
+        assert (day["catalog_file_bytes"] is None) == (setup == POSTGRES_LOCAL_DATA)
 
 
 def test_maintenance_of_landed_ticks_keeps_every_row_and_leaves_one_file_per_day(
