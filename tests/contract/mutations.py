@@ -11,8 +11,12 @@ from hypothesis import strategies as st
 DELETE = object()
 """Stands for "remove the field" in ``replaced``."""
 
+# hypothesis-jsonschema draws some schemas (the error envelope's) by filtering; how many draws
+# it rejects varies by seed, and is no failure of the models, so that health check is off.
 CONTRACT_SETTINGS = settings(
-    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 
 json_values = st.recursive(
