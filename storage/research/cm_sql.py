@@ -50,18 +50,19 @@ def _bracket_aggregates(iv: str) -> str:
     above = f"FILTER (WHERE t >= tau AND {valid})"
     return (
         f"max(t) {below} AS {iv}_t1, arg_max({iv}, t) {below} AS {iv}_v1, "
-        f"min(t) {above} AS {iv}_t2, arg_min({iv}, t) {above} AS {iv}_v2, "
-        f"max(t) FILTER (WHERE {valid}) AS {iv}_longest"
+        f"min(t) {above} AS {iv}_t2, arg_min({iv}, t) {above} AS {iv}_v2"
     )
 
 
 def _why_null(iv: str) -> str:
-    """Why the CM value of ``iv`` is null (nothing when it is not)."""
+    """Why the CM value of ``iv`` is null (nothing when it is not). The value is null when no
+    quoted expiry reaches the tenor; then every quoted expiry is shorter, so the longest one is
+    ``{iv}_t1``, the longest below the tenor (null when none is quoted)."""
     return (
         f"CASE WHEN {iv}_v2 IS NOT NULL THEN NULL "
-        f"WHEN {iv}_longest IS NULL THEN '{iv}: no listed expiry quotes it' "
+        f"WHEN {iv}_t1 IS NULL THEN '{iv}: no listed expiry quotes it' "
         f"ELSE '{iv}: no listed expiry at or beyond ' || tenor_days || 'd (the longest is ' "
-        f"|| round({iv}_longest * {DAYS_PER_YEAR}, 1) || 'd)' END"
+        f"|| round({iv}_t1 * {DAYS_PER_YEAR}, 1) || 'd)' END"
     )
 
 
