@@ -1,8 +1,9 @@
 """``lake_maintenance``: DuckLake's own maintenance on a schedule, visible in the UI.
 
-Each run merges the small per-tick files into one file per table and day, rewrites files that
-rebuilds left mostly deleted, expires snapshots past the retention
-(TERMSTORE_SNAPSHOT_RETENTION_DAYS) and deletes files nothing references (storage.maintenance).
+Each run rewrites files that rebuilds left with deleted rows, merges the small per-tick files
+into one run per table and month (and a full run into the month's large file), expires snapshots
+past the retention (TERMSTORE_SNAPSHOT_RETENTION_DAYS) and deletes files nothing references
+(storage.maintenance).
 """
 
 from typing import Final
@@ -16,8 +17,8 @@ from storage.errors import StorageError
 
 MAINTENANCE_ASSET: Final[str] = "lake_maintenance"
 MAINTENANCE_DESCRIPTION = (
-    "DuckLake maintenance of the termstore lake: merge each day's per-tick files into one file "
-    "per table and day, rewrite files mostly deleted by rebuilds, expire snapshots older than "
+    "DuckLake maintenance of the termstore lake: rewrite files with rows deleted by rebuilds, "
+    "merge the per-tick files into few files per table and month, expire snapshots older than "
     "the retention (time travel reaches back that far), delete files nothing references. "
     "Readers keep working throughout; `termstore maintain` runs the same from the CLI."
 )

@@ -13,9 +13,12 @@ Settings, and why:
   until it re-attaches). With nothing inlined there is nothing to flush, so long-lived readers
   keep working across ticks, rebuilds and maintenance. It also measured faster per tick on the
   SQLite catalog (docs/benchmarks.md).
-- partitions by UTC day of each table's instant: a tick writes one small file per table, a
-  rebuilt day touches only that day's files, and merging compacts each day into one file (the
-  small ``hourly_sample`` by month).
+- partitions by UTC month of each table's instant, and maintenance (storage/maintenance.py)
+  merges a month into few large files: every data file costs each file list a read of its
+  per-column statistics, and on a SQLite catalog that read is a full scan (docs/architecture.md,
+  "Where the default catalog stops scaling"), so a year in ~12 files per table reads far
+  less catalog than a year in 365. A rebuilt day deletes its rows from the month's file (a
+  delete file until maintenance rewrites it) and adds a new file.
 - zstd Parquet.
 """
 
@@ -29,17 +32,13 @@ from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.research.views import HOURLY_SAMPLE_TABLE, research_views
 from storage.schemas import TABLE_SCHEMAS, TIME_COLUMNS, create_table_sql
 
-SCHEMA_VERSION: Final[str] = "7"
+SCHEMA_VERSION: Final[str] = "8"
 META_VIEW: Final[str] = "termstore_meta"
 """Key/value settings (``schema_version``) as a view of constants: a reader checks the version
 on attach from the catalog alone, without listing or reading a data file. (Up to schema
 version 4 it was a table.)"""
 LAKE_TABLES: Final[tuple[str, ...]] = (*TABLE_SCHEMAS, HOURLY_SAMPLE_TABLE)
-PARTITIONS: Final[dict[str, tuple[str, ...]]] = {
-    **{table: ("year", "month", "day") for table in TABLE_SCHEMAS},
-    # A day holds 96 sampled rows per symbol: month files, so a year is 12 files, not 365.
-    HOURLY_SAMPLE_TABLE: ("year", "month"),
-}
+PARTITIONS: Final[dict[str, tuple[str, ...]]] = dict.fromkeys(LAKE_TABLES, ("year", "month"))
 
 LAKE_OPTIONS: Final[dict[str, str | int]] = {
     "data_inlining_row_limit": 0,

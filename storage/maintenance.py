@@ -2,12 +2,17 @@
 # ruff: noqa: S608
 """Lake maintenance: DuckLake's own functions, run by the writer under the writer lock.
 
-In order: rewrite files with deleted rows (a rebuilt day) without them, merge each day's small
-per-tick files into one file per table and day (merging respects partitions), expire
-snapshots older than the retention (time travel reaches back that far), and delete the files
-nothing references any more once they have been unreferenced for ``CLEANUP_GRACE``, so a query
-that was already reading them can finish. Inlined data is never flushed: termstore writes none
-(storage/lake_schema.py says why).
+In order: rewrite files with deleted rows (a rebuilt day) without them; merge the small files
+(a tick's, and the run they are merged into) into one file per table and month; once that run
+reaches ``RUN_BYTES``, merge it into its month's large file (merging respects the monthly
+partitions); expire snapshots older than the retention (time travel reaches back that far); and
+delete the files nothing references any more once they have been unreferenced for
+``CLEANUP_GRACE``, so a query that was already reading them can finish. Inlined data is never
+flushed: termstore writes none (storage/lake_schema.py says why).
+
+Two merges, not one: a single merge would rewrite the whole month so far every hour. This way
+an hourly run rewrites at most ``RUN_BYTES`` per table, and a month's large file is rewritten
+once each time a run fills up, so a month ends as one or two files per table.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from storage.lake import LAKE
 from storage.warehouse import Warehouse
 from storage.writes import write_error
 
+RUN_BYTES: Final = 8 * 1024 * 1024
+"""Files smaller than this are merged on every run; files that reached it, into their month's."""
 CLEANUP_GRACE: Final = timedelta(hours=1)
 """How long an unreferenced file stays before it is deleted: longer than any query runs."""
 
@@ -92,14 +99,23 @@ def maintain(warehouse: Warehouse, *, now: datetime | None = None) -> Maintenanc
     )
     cleanup_before = instant - CLEANUP_GRACE
     steps: tuple[tuple[str, str, list[object]], ...] = (
-        # Any file with deleted rows (a rebuilt symbol-day) is rewritten without them first,
-        # so the merge that follows leaves one file per table and day, no delete files.
+        # Any file with deleted rows (a rebuilt symbol-day) is rewritten without them first:
+        # merging skips files with deletes.
         (
             "rewrite_data_files",
             f"CALL ducklake_rewrite_data_files('{LAKE}', delete_threshold => 0)",
             [],
         ),
-        ("merge_adjacent_files", f"CALL ducklake_merge_adjacent_files('{LAKE}')", []),
+        (
+            "merge_adjacent_files",
+            f"CALL ducklake_merge_adjacent_files('{LAKE}', max_file_size => ?)",
+            [RUN_BYTES],
+        ),
+        (
+            "merge_into_month_files",
+            f"CALL ducklake_merge_adjacent_files('{LAKE}', min_file_size => ?)",
+            [RUN_BYTES],
+        ),
         (
             "expire_snapshots",
             f"CALL ducklake_expire_snapshots('{LAKE}', older_than => ?)",

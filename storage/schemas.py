@@ -180,7 +180,7 @@ TIME_COLUMNS: Final[dict[str, str]] = {
     "responses": "computed_at",
     "quarantine": "received_at",
 }
-"""The instant each table is partitioned by (its UTC day) and a rebuild selects a day by."""
+"""The instant each table is partitioned by (its UTC month) and a rebuild selects a day by."""
 TABLE_SORT_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "snapshots": ("symbol", "computed_at"),
     "expiries": ("symbol", "computed_at", "position"),

@@ -50,7 +50,7 @@ from pipelines.automation import (
     RETENTION_JOB,
 )
 from storage.archive import archived_keys
-from storage.schemas import TABLE_SCHEMAS
+from storage.schemas import TIME_COLUMNS
 from storage.warehouse import Warehouse
 from tests.reliability.sizes import sized
 from tests.support.automation import simulated_client_clock
@@ -324,31 +324,27 @@ def read_cost(
     return {"files_read": len(read), "rows_read": rows}
 
 
-def lake_state(warehouse: Warehouse, day: date) -> dict[str, int]:
-    """What a reader's plan of ``responses`` starts from: its live files (all, and ``day``'s),
-    and the catalog's data-file entries (live or awaiting expiry)."""
-    part = f"year={day.year}/month={day.month}/day={day.day}/"
-    live = warehouse.sql("SELECT data_file FROM ducklake_list_files('lake', 'responses')")
+def lake_state(warehouse: Warehouse) -> dict[str, int]:
+    """What a reader's plan of ``responses`` starts from: its live files, and the catalog's
+    data-file entries (live or awaiting expiry)."""
+    live = warehouse.sql("SELECT count(*) FROM ducklake_list_files('lake', 'responses')")
     entries = warehouse.sql("SELECT count(*) FROM __ducklake_metadata_lake.ducklake_data_file")
-    return {
-        "live_files": live.height,
-        "live_files_of_the_day": sum(part in path for path in live["data_file"]),
-        "catalog_data_file_rows": int(entries.item()),
-    }
+    return {"live_files": int(live.item()), "catalog_data_file_rows": int(entries.item())}
 
 
-def files_per_table_day(warehouse: Warehouse) -> dict[tuple[str, date], int]:
+def files_per_table_month(warehouse: Warehouse, end: datetime) -> dict[tuple[str, date], int]:
+    """Per table and month, the live data files holding rows from before ``end``."""
     found: Counter[tuple[str, date]] = Counter()
-    for table in TABLE_SCHEMAS:
+    for table in FULL_DAY_TABLES:
+        column = TIME_COLUMNS[table]
         listed = warehouse.sql(f"SELECT data_file FROM ducklake_list_files('lake', '{table}')")
         for path in listed["data_file"]:
-            parts = dict(
-                part.split("=", 1) for part in str(path).split("/") if part.count("=") == 1
+            first = warehouse.sql(
+                f"SELECT min({column}) AS first FROM read_parquet('{path}') "
+                f"HAVING min({column}) < TIMESTAMPTZ '{end.isoformat()}'"
             )
-            if {"year", "month", "day"} <= parts.keys():
-                found[
-                    (table, date(int(parts["year"]), int(parts["month"]), int(parts["day"])))
-                ] += 1
+            if first.height:
+                found[(table, first.item().date().replace(day=1))] += 1
     return dict(found)
 
 
@@ -404,7 +400,7 @@ def verify_tick(days: Days, reader: Warehouse, at: datetime, shadow: FaultPlan) 
         profile = reader.home / "profile.json"
         days.probes[at.date()] = {
             **read_cost(reader, keys, profile),
-            **lake_state(reader, at.date()),
+            **lake_state(reader),
         }
 
 
@@ -556,22 +552,23 @@ def assert_gaps_tell_the_story(days: Days, warehouse: Warehouse) -> None:
 
 
 def assert_days_merged(days: Days, warehouse: Warehouse) -> None:
-    """Every day that is over ends as one data file per table."""
-    files = files_per_table_day(warehouse)
-    for day in days.full_days:
-        for table in FULL_DAY_TABLES:
-            assert files.get((table, day)) == 1, (table, day, files)
+    """The days that are over end in one or two data files per table and month: the month's
+    large file and the run being filled (storage/maintenance.py), however many days."""
+    files = files_per_table_month(warehouse, bounds(days.full_days[-1])[1])
+    months = {day.replace(day=1) for day in days.full_days}
+    assert set(files) == {(table, month) for table in FULL_DAY_TABLES for month in months}
+    assert set(files.values()) <= {1, 2}, files
 
 
 def assert_tick_cost_flat(days: Days) -> None:
     """The 12:00 tick's duplicate check reads one data file (its own tick's) holding at most
-    its four rows, on the last day as on the first; the day's live files are the same count."""
+    its four rows, on the last day as on the first, and ``responses`` has as many live files."""
     assert set(days.probes) == set(days.full_days), days.probes
     first = days.probes[days.full_days[0]]
     for probe in days.probes.values():
         assert probe["files_read"] == 1, days.probes
         assert probe["rows_read"] <= len(SUPPORTED_SYMBOLS), days.probes
-        assert probe["live_files_of_the_day"] == first["live_files_of_the_day"], days.probes
+        assert probe["live_files"] == first["live_files"], days.probes
 
 
 def report(days: Days) -> None:

@@ -49,7 +49,7 @@ def test_merging_leaves_fewer_files_the_same_rows_and_working_readers(
 
     assert report.files_after < report.files_before
     assert _affected(report)["merge_adjacent_files"] > 0
-    # One file per table and day, and no delete file left by the rebuild.
+    # One file per table and month, and no delete file left by the rebuild.
     with warehouse.writer() as connection:
         per_table = connection.execute(
             "SELECT table_name, file_count, delete_file_count FROM ducklake_table_info('lake') "
@@ -75,6 +75,56 @@ def test_merging_leaves_fewer_files_the_same_rows_and_working_readers(
     # Ticks after maintenance land and show as usual.
     ingest_outcomes(warehouse, tick(BASE_TIME + timedelta(hours=1)))
     assert count(warehouse, "SELECT count(*) FROM snapshots") == (TICKS + 1) * 4
+
+
+def _files_per_table(warehouse: Warehouse) -> dict[str, int]:
+    with warehouse.writer() as connection:
+        rows = connection.execute(
+            "SELECT table_name, file_count FROM ducklake_table_info('lake') WHERE file_count > 0"
+        ).fetchall()
+    return dict(rows)
+
+
+def test_days_of_a_month_merge_into_one_file_and_months_stay_apart(
+    warehouse: Warehouse,
+) -> None:
+    # Three days of February and the first of March: two months, four days.
+    for at in (datetime(2026, 2, day, 9, 0, 30, tzinfo=UTC) for day in (26, 27, 28)):
+        ingest_outcomes(warehouse, tick(at))
+    ingest_outcomes(warehouse, tick(BASE_TIME - timedelta(days=1)))
+    before = tables(warehouse)
+
+    report = maintain(warehouse)
+
+    assert _affected(report)["merge_adjacent_files"] > 0
+    per_table = _files_per_table(warehouse)
+    assert set(per_table) == {"snapshots", "expiries", "venue_oi", "ingest_log", "responses"}
+    assert set(per_table.values()) == {2}, per_table  # February's days in one file
+    for name, frame in tables(warehouse).items():
+        assert_frame_equal(frame, before[name], check_exact=True)
+
+
+def test_a_run_that_reached_its_size_is_merged_into_the_month_file(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _ticks(warehouse, 2)
+    maintain(warehouse)  # one run per table
+    for at in (BASE_TIME + timedelta(hours=hour) for hour in (1, 2)):
+        ingest_outcomes(warehouse, tick(at))
+        # Every file has reached the run size: the small-file merge leaves them alone, and
+        # the month merge takes them into one file.
+        monkeypatch.setattr("storage.maintenance.RUN_BYTES", 1)
+        report = maintain(warehouse)
+        assert _affected(report)["merge_adjacent_files"] == 0
+        assert _affected(report)["merge_into_month_files"] > 0
+        assert set(_files_per_table(warehouse).values()) == {1}
+    # Files over the run size are never merged by the hourly small-file merge.
+    monkeypatch.setattr("storage.maintenance.RUN_BYTES", 10**12)
+    ingest_outcomes(warehouse, tick(BASE_TIME + timedelta(hours=3)))
+    report = maintain(warehouse)
+    assert _affected(report)["merge_into_month_files"] == 0
+    assert set(_files_per_table(warehouse).values()) == {1}
+    assert count(warehouse, "SELECT count(*) FROM snapshots") == (2 + 3) * 4
 
 
 def test_snapshots_older_than_the_retention_are_expired(tmp_path: Path) -> None:
