@@ -3,10 +3,17 @@ to date by the first handle that attaches it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
-from storage import Warehouse
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from storage import Warehouse, ingest_outcomes
 from storage.lake_schema import META_VIEW, SCHEMA_VERSION, schema_version
+from storage.maintenance import maintain
+from storage.schemas import TIME_COLUMNS
+from tests.storage.helpers import BASE_TIME, tables, tick
 
 
 def test_reading_the_schema_version_lists_no_data_file(tmp_path: Path) -> None:
@@ -49,3 +56,39 @@ def test_a_lake_whose_version_is_a_table_is_brought_up_to_date_by_its_first_read
         ).item()
         version = warehouse.sql(f"SELECT value FROM {META_VIEW}").item()
     assert (kind, version) == ("VIEW", SCHEMA_VERSION)
+
+
+def test_a_lake_with_day_partitions_keeps_its_days_and_writes_months_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    with Warehouse.open(home) as warehouse:
+        with warehouse.writer() as lake:
+            # Up to schema version 7 every summary table was partitioned by UTC day.
+            lake.execute("BEGIN")
+            for table in ("snapshots", "expiries", "venue_oi", "responses", "ingest_log"):
+                lake.execute(
+                    f"ALTER TABLE {table} SET PARTITIONED BY "
+                    f"(year({TIME_COLUMNS[table]}), month({TIME_COLUMNS[table]}), "
+                    f"day({TIME_COLUMNS[table]}))"
+                )
+            lake.execute(
+                f"CREATE OR REPLACE VIEW {META_VIEW} AS "
+                "SELECT 'schema_version' AS key, '7' AS value"
+            )
+            lake.execute("COMMIT")
+        ingest_outcomes(warehouse, tick(BASE_TIME))
+        before = tables(warehouse)
+
+    with Warehouse.open(home) as warehouse:
+        ingest_outcomes(warehouse, tick(BASE_TIME + timedelta(days=1)))
+        maintain(warehouse)
+        paths = warehouse.sql("SELECT data_file FROM ducklake_list_files('lake', 'expiries')")
+        after = tables(warehouse)
+        version = warehouse.sql(f"SELECT value FROM {META_VIEW}").item()
+    assert version == SCHEMA_VERSION
+    # The day written before the upgrade stays in its day file; the one after goes to a month.
+    assert sorted("/day=" in path for path in paths["data_file"]) == [False, True]
+    for name, frame in before.items():
+        column = pl.col(TIME_COLUMNS.get(name, "computed_at"))
+        assert_frame_equal(after[name].filter(column < BASE_TIME.replace(hour=23)), frame)
