@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from storage import Warehouse, ingest_outcomes
+from storage import Warehouse, ingest_outcomes, rebuild_day
 from storage.lake_schema import META_VIEW, SCHEMA_VERSION, schema_version
 from storage.maintenance import maintain
 from storage.schemas import TIME_COLUMNS
@@ -92,3 +92,12 @@ def test_a_lake_with_day_partitions_keeps_its_days_and_writes_months_after_the_u
     for name, frame in before.items():
         column = pl.col(TIME_COLUMNS.get(name, "computed_at"))
         assert_frame_equal(after[name].filter(column < BASE_TIME.replace(hour=23)), frame)
+
+    # A rebuild of the old day moves its summary rows into the month's file (the runbook says so).
+    with Warehouse.open(home) as warehouse:
+        rebuild_day(warehouse, BASE_TIME.date())
+        maintain(warehouse)
+        paths = warehouse.sql("SELECT data_file FROM ducklake_list_files('lake', 'expiries')")
+        rebuilt = tables(warehouse)
+    assert [path for path in paths["data_file"] if "/day=" in path] == []
+    assert_frame_equal(rebuilt["expiries"], after["expiries"])
