@@ -20,7 +20,7 @@ from storage.errors import NotInitialisedError, QueryError
 from storage.lake import LAKE, open_lake
 from storage.lake_config import HOME_ENV, LakeConfig, resolve_home
 from storage.lake_schema import SCHEMA_VERSION, VIEW_NAMES, ensure_schema, schema_version
-from storage.locking import writer_lock
+from storage.locking import CatalogLock, writer_lock
 from storage.schemas import TABLE_SCHEMAS
 
 __all__ = ["HOME_ENV", "QueryError", "Warehouse", "resolve_home"]
@@ -35,6 +35,7 @@ class Warehouse:
         self.config = config
         self._reader: duckdb.DuckDBPyConnection | None = None
         self._writer: duckdb.DuckDBPyConnection | None = None
+        self._catalog_lock = CatalogLock(config) if config.catalog_kind == "postgres" else None
 
     @classmethod
     def open(cls, home: Path | str | None = None, *, config: LakeConfig | None = None) -> Warehouse:
@@ -48,8 +49,9 @@ class Warehouse:
         return self.config.home
 
     def lock(self, timeout_s: float = 120.0) -> AbstractContextManager[None]:
-        """The single-writer lock of this machine (see storage.locking)."""
-        return writer_lock(self.config.lock_file, timeout_s=timeout_s)
+        """The writer lock: this machine's, and on a PostgreSQL catalog every machine's
+        (see storage.locking)."""
+        return writer_lock(self.config.lock_file, timeout_s=timeout_s, catalog=self._catalog_lock)
 
     @contextmanager
     def writer(self, timeout_s: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -153,6 +155,8 @@ class Warehouse:
             self._reader.close()
             self._reader = None
         self._close_writer()
+        if self._catalog_lock is not None:
+            self._catalog_lock.close()
 
     def __enter__(self) -> Warehouse:
         return self
