@@ -256,12 +256,12 @@ def test_ticks_over_loopback_and_a_day_with_hourly_maintenance_keep_every_row(
         tables = day["lake_at_end_of_day"]
         assert tables["snapshots"]["rows"] == tables["responses"]["rows"] == ticks * 4
         assert tables["ingest_log"]["rows"] == ticks * 4
-        # The last maintenance merged the day's tick files: one file per table and day.
+        # The last maintenance merged the day's tick files: one file per table (one month).
         assert tables["expiries"]["data_files"] == tables["responses"]["data_files"] == 1
         assert (day["catalog_file_bytes"] is None) == (setup == POSTGRES_LOCAL_DATA)
 
 
-def test_maintenance_of_landed_ticks_keeps_every_row_and_leaves_one_file_per_day(
+def test_maintenance_of_landed_ticks_keeps_every_row_and_leaves_one_file_per_table(
     corpus: DayCorpus, tmp_path: Path
 ) -> None:
     ticks = 8

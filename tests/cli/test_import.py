@@ -215,6 +215,6 @@ def test_maintain_prints_its_steps_and_merges_a_days_files(tmp_path: Path) -> No
         assert re.search(rf"{step}\s+\d+\.\d{{3}}\s+\d+", result.output), (step, result.output)
     counted = re.search(r"data files (\d+) → (\d+)", result.output)
     assert counted is not None, result.output
-    # Each import wrote one file per table for the day; merging leaves one per table and day.
+    # Each import wrote one file per table for the day; merging leaves one per table and month.
     assert int(counted[2]) < int(counted[1])
     assert sql_csv(home, "SELECT count(*) AS n FROM snapshots")[1].splitlines()[1] == "4"

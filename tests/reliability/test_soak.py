@@ -8,7 +8,8 @@ the same fault for the same (symbol, request number) as the server does.
 Fetch times are relabelled to the simulated minute before storing (the scheduler would have
 fetched at that minute), so ``ingest_gaps``, which works per minute of ``started_at``, can be
 compared with the injected faults minute by minute. Maintenance runs every ``MAINTAIN_EVERY``
-ticks, as the hourly schedule would, and leaves one data file per table and day.
+ticks, as the hourly schedule would, and leaves at most one data file per table and day
+(the days of a month share theirs).
 """
 
 from __future__ import annotations
