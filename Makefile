@@ -3,6 +3,10 @@ PYTHON ?= python3
 UV = $(shell if command -v uv >/dev/null 2>&1; then echo uv; else echo "$(PYTHON) -m uv"; fi)
 VENV_PY := .venv/bin/python
 PYTEST_ARGS ?=
+# Tests run in two processes (pytest-xdist): most of the suite's wall time is tests waiting on
+# servers, schedules and simulated minutes, so two of them share the 2 cores CI has. TEST_WORKERS=0
+# runs them in this process, one after another.
+TEST_WORKERS ?= 2
 
 .PHONY: setup test demo dev lint format bench soak contract-extract clean
 
@@ -16,7 +20,7 @@ setup: .venv/.synced
 	@touch $@
 
 test: setup
-	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+	$(VENV_PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 demo: setup
 	.venv/bin/termstore demo
