@@ -33,8 +33,8 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 """Dagster's step-by-step debug log would bury the demo's own output."""
 
 TERM_STRUCTURE_SQL = """
-SELECT symbol, expiry, type, dte, round(atm_iv, 2) AS atm_iv, round(skew_25d, 2) AS skew_25d,
-       round(total_oi) AS total_oi, round(net_gex / 1e6, 2) AS "gex_$m",
+SELECT symbol, expiry, type, dte, atm_iv, skew_25d,
+       CAST(round(total_oi) AS BIGINT) AS total_oi, net_gex / 1e6 AS "gex_$m",
        max_pain_strike AS max_pain
 FROM latest_term_structure
 ORDER BY symbol, expiry_at NULLS LAST

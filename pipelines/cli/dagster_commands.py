@@ -66,14 +66,18 @@ def demo(
         f"{result.data_files[0]} → {result.data_files[1]}, {result.history_rows} expiry rows in "
         f"SQL, in {time.perf_counter() - started:.1f} s. Data is SIMULATED."
     )
-    console.print(f'warehouse: {result.home}  (termstore sql --home {result.home} "...")')
     with Warehouse.open(config=result.lake) as warehouse:
         png = render_charts(warehouse, names=("oi_by_expiry",))["oi_by_expiry"]
     plot.write_bytes(png)
     console.print(f"chart (OI by expiry, anchors marked): {plot.resolve()}")
     if keep is None:
         shutil.rmtree(home, ignore_errors=True)
-        console.print("(throwaway home removed; pass --keep DIR to keep it)")
+        console.print(
+            "The demo's warehouse was a throwaway home, now removed: pass --keep DIR to keep it "
+            'and query it with termstore sql --home DIR "..."'
+        )
+    else:
+        console.print(f'warehouse: {result.home}  (termstore sql --home {result.home} "...")')
 
 
 def _free_port() -> int:

@@ -37,9 +37,24 @@ def test_the_demo_runs_its_ticks_rebuild_and_maintenance_in_its_own_lake(
     assert 0 < int(merged[2]) < int(merged[1])
     assert plot.read_bytes().startswith(b"\x89PNG")
     assert not elsewhere.exists()
-
     home = keep / "warehouse"
+    assert f"termstore sql --home {home}" in output
     assert (home / "catalog.sqlite").is_file()
     with Warehouse.open(config=LakeConfig.from_env(home, env={})) as warehouse:
         per_symbol = warehouse.sql("SELECT symbol, count(*) AS n FROM snapshots GROUP BY symbol")
     assert sorted(per_symbol["n"]) == [2, 2, 2, 2]
+
+
+def test_a_throwaway_demo_names_no_warehouse_it_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+
+    result = CliRunner().invoke(app, ["demo", "--ticks", "2", "--plot", str(tmp_path / "d.png")])
+
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "--keep DIR" in output
+    assert str(tmp_path) not in output.replace(str(tmp_path / "d.png"), "")
+    assert not list(tmp_path.glob("termstore-demo-*"))
