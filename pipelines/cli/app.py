@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from pipelines.cli.tables import Result
 
 app = typer.Typer(
     name="termstore",
@@ -37,20 +37,27 @@ def _root() -> None:
 
 
 def print_rows(title: str, rows: list[dict[str, str]]) -> None:
-    """A titled table of string cells."""
-    table = Table(title=title, box=box.SIMPLE_HEAD)
-    for column in rows[0] if rows else ():
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*row.values())
-    console.print(table)
+    """A titled report of string cells (a tick's symbols, a rebuild's days), laid out as
+    ``termstore sql`` lays out a result, except that no cell is ever cut: a failure's reason
+    says what to do, so a row with a long cell is shown as a block."""
+    from pipelines.cli.tables import Result
+
+    columns = tuple(rows[0]) if rows else ()
+    cells = tuple(tuple(row.values()) for row in rows)
+    _print_result(title, Result(columns, (False,) * len(columns), cells, len(cells)), cut=False)
 
 
 def print_frame(title: str, frame: pl.DataFrame) -> None:
     """A titled polars frame: a table when it fits the terminal, else one block per row;
     numbers rounded for display."""
-    from pipelines.cli.tables import Result, render, terminal_width
+    from pipelines.cli.tables import Result
+
+    _print_result(title, Result.from_frame(frame), cut=True)
+
+
+def _print_result(title: str, result: Result, *, cut: bool) -> None:
+    from pipelines.cli.tables import render, terminal_width
 
     console.print(f"\n[bold]{title}[/]")
-    text = render(Result.from_frame(frame), terminal_width())
+    text = render(result, terminal_width(), cut=cut)
     console.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)

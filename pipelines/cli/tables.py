@@ -55,8 +55,11 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def table_text(result: Result, width: int | None) -> str | None:
-    """The table layout, or None when it is wider than ``width`` (None: any width fits)."""
+def table_text(result: Result, width: int | None, *, cut: bool = True) -> str | None:
+    """The table layout, or None when it is wider than ``width`` (None: any width fits), or,
+    unless ``cut``, when a cell is longer than ``MAX_TABLE_CELL``."""
+    if not cut and any(len(cell) > MAX_TABLE_CELL for row in result.rows for cell in row):
+        return None
     cells = [[_cut(cell, MAX_TABLE_CELL) for cell in row] for row in result.rows]
     widths = [
         max([len(name), *(len(row[index]) for row in cells)])
@@ -90,11 +93,12 @@ def records_text(result: Result) -> str:
     return "\n".join(blocks)
 
 
-def render(result: Result, width: int | None) -> str:
-    """The table when it fits ``width``, else the records; then how many rows there are."""
+def render(result: Result, width: int | None, *, cut: bool = True) -> str:
+    """The table when it fits ``width`` (and, unless ``cut``, holds no cell it would cut),
+    else the records; then how many rows there are."""
     if not result.columns:
         return "(no columns)"
-    body = table_text(result, width)
+    body = table_text(result, width, cut=cut)
     if body is None:
         body = records_text(result)
     shown, total = len(result.rows), result.total_rows

@@ -64,7 +64,8 @@ def ingest(
     report = ingest_once(warehouse, config)
     print_rows(f"Ingest tick → {warehouse.config.describe()['catalog']}", report.table_rows())
     console.print(
-        f"rows written: {report.rows_written}; duplicates skipped: {report.duplicates_skipped}; "
+        f"rows written: {', '.join(f'{t} {n:,}' for t, n in report.rows_written.items())}; "
+        f"duplicates skipped: {report.duplicates_skipped}; "
         f"quarantined: {report.quarantined}"
     )
     if report.failed:

@@ -212,7 +212,10 @@ def test_maintain_prints_its_steps_and_merges_a_days_files(tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     steps = ("merge_adjacent_files", "rewrite_data_files", "expire_snapshots")
     for step in (*steps, "cleanup_old_files", "delete_orphaned_files"):
-        assert re.search(rf"{step}\s+\d+\.\d{{3}}\s+\d+", result.output), (step, result.output)
+        assert re.search(rf"{step}\s+\|\s+\d+\.\d{{3}}\s+\|\s+\d+", result.output), (
+            step,
+            result.output,
+        )
     counted = re.search(r"data files (\d+) → (\d+)", result.output)
     assert counted is not None, result.output
     # Each import wrote one file per table for the day; merging leaves one per table and month.

@@ -17,6 +17,7 @@ from pipelines.cli import app
 from pipelines.cli.tables import Result, render
 from storage import Warehouse, ingest_outcomes
 from tests.storage.helpers import BASE_TIME, tick
+from tests.support.simulator import SIM_START, running_simulator
 
 WIDTH = 80
 WIDE = "SELECT * FROM latest_term_structure ORDER BY symbol, position"
@@ -143,3 +144,33 @@ def test_render_without_a_width_is_always_a_table() -> None:
     result = Result(("a", "b"), (False, True), (("x" * 200, "1.00"),), 1)
     assert render(result, None).splitlines()[0].startswith("a ")
     assert render(result, 40).startswith("-[ row 1 ]")
+
+
+def test_a_report_never_cuts_a_cell_and_shows_a_long_one_as_a_block() -> None:
+    reason = "UNAUTHORIZED: Invalid API key — check BACKQUANT_API_KEY; the key is missing"
+    result = Result(("symbol", "reason"), (False, False), (("BTCUSDT", reason),), 1)
+    assert "…" in render(result, 300)  # a query result's long text is cut in a table
+    shown = render(result, 300, cut=False)
+    assert shown.startswith("-[ row 1 ]") and f"reason | {reason}" in shown
+    short = Result(("symbol", "status"), (False, False), (("BTCUSDT", "stored"),), 1)
+    assert render(short, 300, cut=False).splitlines()[0].split() == ["symbol", "|", "status"]
+
+
+def test_a_failed_ingest_prints_the_whole_reason(tmp_path: Path) -> None:
+    with running_simulator(frozen_at=SIM_START) as simulator:
+        result = CliRunner().invoke(
+            app,
+            ["ingest", "--once", "--home", str(tmp_path / "home")],
+            env={
+                "COLUMNS": "300",
+                "BACKQUANT_BASE_URL": simulator.base_url,
+                "BACKQUANT_API_KEY": "bq_live_" + "0" * 32,  # not the simulator's key
+            },
+        )
+
+    assert result.exit_code == 1, result.output
+    reasons = [line for line in result.output.splitlines() if line.startswith("reason ")]
+    assert len(reasons) == 4, result.output
+    for line in reasons:
+        assert "check BACKQUANT_API_KEY" in line and "…" not in line
+    assert "rows written: snapshots 0, expiries 0, venue_oi 0, ingest_log 4" in result.output
