@@ -140,10 +140,11 @@ class Warehouse:
 
     def _query_error(self, error: BaseException) -> QueryError:
         text = self.config.redact(str(error)).strip()
-        return QueryError(
-            f"query failed: {text}",
-            advice=f"the lake is read-only here; its tables and views are {_TABLES_AND_VIEWS}",
-        )
+        if "read-only mode" in text:
+            advice = "queries here only read; ingest, rebuild, import and maintain write the lake"
+        else:
+            advice = f"the lake's tables and views are {_TABLES_AND_VIEWS}"
+        return QueryError(f"query failed: {text}", advice=advice)
 
     def _close_writer(self) -> None:
         if self._writer is not None:

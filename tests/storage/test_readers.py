@@ -117,6 +117,9 @@ def test_a_query_error_lists_what_exists_and_holds_no_secret(tmp_path: Path) -> 
         for name in (*TABLE_SCHEMAS, *VIEW_NAMES):
             assert name in caught.value.advice, name
         assert count(warehouse, "SELECT count(*) FROM snapshots") == 0
+        with pytest.raises(QueryError) as caught:
+            warehouse.sql("DELETE FROM snapshots")
+        assert "only read" in caught.value.advice and "snapshots" not in caught.value.advice
 
 
 def test_tables_and_views_are_in_the_catalog_for_any_duckdb_from_any_directory(
