@@ -562,13 +562,15 @@ def assert_days_merged(days: Days, warehouse: Warehouse) -> None:
 
 def assert_tick_cost_flat(days: Days) -> None:
     """The 12:00 tick's duplicate check reads one data file (its own tick's) holding at most
-    its four rows, on the last day as on the first, and ``responses`` has as many live files."""
+    its four rows, on the last day as on the first, and ``responses`` has as many live files,
+    plus at most the month's large file: it appears once the month's first run has filled
+    (``RUN_BYTES``), a day or two into a month of minute ticks, and then stays one file."""
     assert set(days.probes) == set(days.full_days), days.probes
     first = days.probes[days.full_days[0]]
     for probe in days.probes.values():
         assert probe["files_read"] == 1, days.probes
         assert probe["rows_read"] <= len(SUPPORTED_SYMBOLS), days.probes
-        assert probe["live_files"] == first["live_files"], days.probes
+        assert first["live_files"] <= probe["live_files"] <= first["live_files"] + 1, days.probes
 
 
 def report(days: Days) -> None:
