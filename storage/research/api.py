@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Final
 
 import polars as pl
@@ -208,7 +208,3 @@ def next_anchor(
 ) -> pl.DataFrame:
     """Per snapshot, the anchor expiry that settles next."""
     return _view(warehouse, "next_anchor", symbols, start, end, "symbol, computed_at")
-
-
-def days_before(instant: Instant, days: float) -> datetime:
-    return as_utc(instant) - timedelta(days=days)
