@@ -154,7 +154,6 @@ class RebuildReport(_Report):
                 "snapshots": str(day.rows_written.get("snapshots", 0)),
                 "expiries": str(day.rows_written.get("expiries", 0)),
                 "venue_oi": str(day.rows_written.get("venue_oi", 0)),
-                "ingest_log": str(day.rows_written.get("ingest_log", 0)),
                 "rejected": str(len(day.rejected)),
                 "message": day.message,
             }
