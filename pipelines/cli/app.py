@@ -56,8 +56,11 @@ def print_frame(title: str, frame: pl.DataFrame) -> None:
 
 
 def _print_result(title: str, result: Result, *, cut: bool) -> None:
+    from rich.markup import escape
+
     from pipelines.cli.tables import render, terminal_width
 
-    console.print(f"\n[bold]{title}[/]")
+    # A title names paths and catalogs, which may hold brackets rich would read as markup.
+    console.print(f"\n[bold]{escape(title)}[/]")
     text = render(result, terminal_width(), cut=cut)
     console.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)

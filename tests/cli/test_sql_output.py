@@ -174,3 +174,10 @@ def test_a_failed_ingest_prints_the_whole_reason(tmp_path: Path) -> None:
     for line in reasons:
         assert "check BACKQUANT_API_KEY" in line and "…" not in line
     assert "rows written: snapshots 0, expiries 0, venue_oi 0, ingest_log 4" in result.output
+
+
+def test_a_report_title_is_printed_as_given(capsys: pytest.CaptureFixture[str]) -> None:
+    from pipelines.cli.app import print_rows
+
+    print_rows("Rebuild → /data/[bold]lake[/]", [{"symbol": "BTCUSDT"}])
+    assert "Rebuild → /data/[bold]lake[/]" in capsys.readouterr().out
