@@ -60,6 +60,9 @@ REPOSITORY = {"repositoryLocationName": "termstore", "repositoryName": "__reposi
 FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
 RUN_MONITORING_POLL_S = 120
 """Dagster's default ``run_monitoring.poll_interval_seconds`` (deploy/dagster.yaml keeps it)."""
+SLOW_FETCH_S = 6.0
+"""How late the simulator answers while the test waits to kill a run mid-fetch (well within the
+client's read timeout)."""
 RUNS = """
 query Runs {
   runsOrError(filter: {pipelineName: "ingest"}) {
@@ -302,7 +305,7 @@ def restart_daemon_after_outage(cluster: Cluster) -> Outage:
     return Outage("daemon", killed_at, restarted_at, first_missed)
 
 
-def kill_code_server_during_a_run(cluster: Cluster) -> Outage:
+def kill_code_server_during_a_run(cluster: Cluster, sim: RunningSimulator) -> Outage:
     """Kill the code server while a run fetches: the run dies with it and stays STARTED, the
     schedule skips, run monitoring fails the run after its max runtime, ticks resume."""
     topology = cluster.topology
@@ -311,9 +314,13 @@ def kill_code_server_during_a_run(cluster: Cluster) -> Outage:
         started = [run for run in cluster.runs() if run["status"] == "STARTED"]
         return started[0] if started else None
 
+    # A run fetches for well under a second: answers held back for SLOW_FETCH_S keep the next
+    # one in flight long enough for the test's polls to see it.
+    sim.set_faults(f"*:latency({SLOW_FETCH_S:g})")
     run = cluster.wait_for("a run in flight", 150, started_run)
     killed_at = time.time()
     topology.kill("codeserver")
+    sim.set_faults("")
     topology.restart("codeserver")
     topology.wait_healthy("codeserver")
     cluster.expected_failures.add(run["runId"])
@@ -444,7 +451,7 @@ def test_services_restart_alone_and_the_outage_shows_in_the_gap_report(
             outages.append(restart_code_server(cluster))
             outages.append(restart_daemon_after_outage(cluster))
         if size > 1:
-            outages.append(kill_code_server_during_a_run(cluster))
+            outages.append(kill_code_server_during_a_run(cluster, sim))
         print(f"topology: {size} cycle(s) in {time.monotonic() - started:.0f} s")
         stop_schedule(cluster)
 
