@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storage.errors import WriterBusyError
+from storage.errors import StorageError, WriterBusyError
 from storage.lake import attach_error
 from storage.lake_config import LakeConfig
 
@@ -107,7 +107,16 @@ class CatalogLock:
         return False
 
     def holder(self) -> str:
-        """Who holds the lock, as its session named itself."""
+        """Who holds the lock, as its session named itself ("unknown" when it cannot be read:
+        the busy error must not turn into a connection error)."""
+        import psycopg
+
+        try:
+            return self._holder()
+        except (psycopg.Error, StorageError):
+            return "unknown"
+
+    def _holder(self) -> str:
         row = (
             self._connect()
             .execute(
