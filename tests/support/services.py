@@ -175,24 +175,29 @@ def _open_to_others(path: Path) -> bool:
 def _pg_bin() -> Path:
     """The bundled binaries, where the unprivileged account can run them. A checkout under a
     directory only its owner may enter (``mktemp -d``, a private home) hides the wheel's copy
-    from that account, so the install is then copied once under the temp directory (each
-    xdist worker may try; the first rename wins)."""
+    from that account, so the package is then copied once under the temp directory, with the
+    ``.libs`` directory its binaries' rpath names beside it (each xdist worker may try; the
+    first rename wins)."""
     if _open_to_others(PG_BIN / "initdb"):
         return PG_BIN
-    install = PG_BIN.parent
-    stamp = f"{install}:{(PG_BIN / 'initdb').stat().st_mtime_ns}"
+    package = PG_BIN.parent.parent
+    stamp = f"{package}:{(PG_BIN / 'initdb').stat().st_mtime_ns}"
     copy = Path(tempfile.gettempdir()) / (
-        "termstore-pginstall-" + hashlib.blake2b(stamp.encode(), digest_size=6).hexdigest()
+        "termstore-pg-" + hashlib.blake2b(stamp.encode(), digest_size=6).hexdigest()
     )
-    if not (copy / "bin" / "initdb").is_file():
-        staging = Path(tempfile.mkdtemp(prefix="termstore-pginstall-"))
+    copied_bin = copy / package.name / PG_BIN.relative_to(package)
+    if not (copied_bin / "initdb").is_file():
+        staging = Path(tempfile.mkdtemp(prefix="termstore-pg-"))
         try:
-            shutil.copytree(install, staging / "pginstall", symlinks=True)
+            for part in (package, package.with_name(f"{package.name}.libs")):
+                if part.is_dir():
+                    shutil.copytree(part, staging / "copy" / part.name, symlinks=True)
+            (staging / "copy").chmod(0o755)
             with suppress(OSError):  # another worker renamed its copy first
-                (staging / "pginstall").rename(copy)
+                (staging / "copy").rename(copy)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return copy / "bin"
+    return copied_bin
 
 
 def _run_as_postgres(account: pwd.struct_passwd, program: str, *args: str) -> None:
