@@ -183,11 +183,11 @@ def _pg_bin() -> Path:
     package = PG_BIN.parent.parent
     stamp = f"{package}:{(PG_BIN / 'initdb').stat().st_mtime_ns}"
     copy = Path(tempfile.gettempdir()) / (
-        "termstore-pg-" + hashlib.blake2b(stamp.encode(), digest_size=6).hexdigest()
+        "termstore-pginstall-" + hashlib.blake2b(stamp.encode(), digest_size=6).hexdigest()
     )
     copied_bin = copy / package.name / PG_BIN.relative_to(package)
     if not (copied_bin / "initdb").is_file():
-        staging = Path(tempfile.mkdtemp(prefix="termstore-pg-"))
+        staging = Path(tempfile.mkdtemp(prefix="termstore-pginstall-"))
         try:
             for part in (package, package.with_name(f"{package.name}.libs")):
                 if part.is_dir():
