@@ -24,7 +24,7 @@ from storage.quarantine import Refusal
 from storage.records import FetchMeta, IngestLogEntry, RejectedValueError, check_symbol
 from storage.reports import DUPLICATE, SymbolReport, TickReport
 from storage.warehouse import Warehouse
-from storage.writes import single_threaded, transaction
+from storage.writes import transaction
 
 
 def fetch_meta(symbol: str, result: FetchResult) -> FetchMeta:
@@ -120,8 +120,7 @@ def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) 
     # The duplicate check reads in the tick's own transaction: one catalog snapshot for the
     # read and the writes, and no other writer can slip a key in between.
     with (
-        warehouse.writer() as connection,
-        single_threaded(connection),
+        warehouse.writer(threads=1) as connection,
         transaction(connection, warehouse.config, "the tick") as lake,
     ):
         keys = [body.key for body in fetched if isinstance(body, Body)]
@@ -165,6 +164,6 @@ def _unsupported(outcome: FetchOutcome) -> SymbolReport:
 def ingest_once(warehouse: Warehouse, config: ClientConfig) -> TickReport:
     """Fetch every configured symbol concurrently, then store the outcomes. The lake is opened
     first, so a lake that cannot be written costs no request."""
-    with warehouse.writer():
+    with warehouse.writer(threads=1):
         pass
     return ingest_outcomes(warehouse, fetch_all_sync(config))

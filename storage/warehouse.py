@@ -35,6 +35,7 @@ class Warehouse:
         self.config = config
         self._reader: duckdb.DuckDBPyConnection | None = None
         self._writer: duckdb.DuckDBPyConnection | None = None
+        self._writer_threads: int | None = None
         self._catalog_lock = CatalogLock(config) if config.catalog_kind == "postgres" else None
 
     @classmethod
@@ -54,8 +55,14 @@ class Warehouse:
         return writer_lock(self.config.lock_file, timeout_s=timeout_s, catalog=self._catalog_lock)
 
     @contextmanager
-    def writer(self, timeout_s: float = 120.0) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The read-write connection, under the writer lock, with the schema up to date."""
+    def writer(
+        self, timeout_s: float = 120.0, *, threads: int | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The read-write connection, under the writer lock, with the schema up to date.
+        ``threads=1`` suits a small transaction (a tick): its few rows gain nothing from
+        parallel operators and lose time handing them between threads; None leaves DuckDB's
+        default, every core. The setting stays until a caller asks for another, so a run of
+        ticks does not pay for switching it."""
         with self.lock(timeout_s):
             if self._writer is None:
                 connection = open_lake(self.config, read_only=False)
@@ -65,7 +72,13 @@ class Warehouse:
                     connection.close()
                     raise
                 self._writer = connection
+                self._writer_threads = None
             try:
+                if threads != self._writer_threads:
+                    self._writer.execute(
+                        "RESET threads" if threads is None else f"SET threads = {int(threads)}"
+                    )
+                    self._writer_threads = threads
                 yield self._writer
             except BaseException:
                 # A connection that saw a failure is not trusted with the next write.

@@ -95,15 +95,3 @@ def insert(connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFram
     arrow = frame.select(TABLE_SCHEMAS[table].names()).rechunk().to_arrow()
     connection.from_arrow(arrow).insert_into(table)
     return frame.height
-
-
-@contextmanager
-def single_threaded(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Run the block on one DuckDB thread: a tick's few rows gain nothing from parallel
-    operators and lose time handing them between threads."""
-    row = connection.execute("SELECT current_setting('threads')").fetchone()
-    connection.execute("SET threads = 1")
-    try:
-        yield
-    finally:
-        connection.execute(f"SET threads = {int(row[0]) if row else 1}")

@@ -69,6 +69,29 @@ def test_a_tick_stores_every_symbol_and_logs_every_attempt(warehouse: Warehouse)
     assert btc.as_dict()["computed_at"] == BASE_TIME.isoformat()
 
 
+def _threads(connection: duckdb.DuckDBPyConnection) -> int:
+    row = connection.execute("SELECT current_setting('threads')").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_tick_writes_on_one_thread_and_other_writers_get_every_core(
+    warehouse: Warehouse,
+) -> None:
+    with warehouse.writer() as connection:
+        every_core = _threads(connection)
+    ingest_outcomes(warehouse, tick(BASE_TIME))
+    with warehouse.writer(threads=1) as connection:
+        assert _threads(connection) == 1
+    with warehouse.writer() as connection:
+        assert _threads(connection) == every_core
+    with warehouse.writer(threads=1) as connection:
+        assert _threads(connection) == 1
+        connection.execute("SET threads = 3")  # a caller that changed it behind the handle's back
+    with warehouse.writer() as connection:
+        assert _threads(connection) == every_core
+
+
 def test_the_archive_holds_the_body_verbatim_with_its_fetch(warehouse: Warehouse) -> None:
     # Key order and spacing a re-serialisation would change: the archive must not.
     raw = body("BTCUSDT", BASE_TIME).replace(b'"success":true', b'"success" :  true')
