@@ -204,7 +204,8 @@ def _catalog_size(connection: duckdb.DuckDBPyConnection, lake: LakeConfig) -> st
 def _attach_read_only(lake: LakeConfig) -> duckdb.DuckDBPyConnection:
     """``open_lake(read_only=True)`` without its S3 listing: the data path has its own check,
     so a missing bucket is not also reported as a catalog failure."""
-    from storage.lake import attach, new_connection
+    from storage.connection import new_connection
+    from storage.lake import attach
 
     connection = new_connection(lake)
     try:
@@ -232,7 +233,7 @@ def _local_data_path(lake: LakeConfig, directory: Path) -> tuple[bool, str]:
     """Exists and takes the probe, or can be created."""
     import duckdb
 
-    from storage.lake import new_connection
+    from storage.connection import new_connection
 
     if not directory.exists():
         parent = next((p for p in directory.parents if p.exists()), None)
@@ -279,7 +280,7 @@ def _s3_data_path(lake: LakeConfig, data_path: str) -> tuple[bool, str]:
     """List the prefix, then write the probe object and read it back."""
     import duckdb
 
-    from storage.lake import new_connection
+    from storage.connection import new_connection
 
     try:
         connection = new_connection(lake)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from storage import StorageError, Warehouse
+from storage.connection import extension_path
 from storage.errors import CatalogError, LakeConfigError
-from storage.lake import extension_path
 from storage.lake_config import LakeConfig, redact
 
 PASSWORD = "pw-Secret-4711"

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from storage import LakeConfig, QueryError, Warehouse, ingest_outcomes, rebuild_day
-from storage.lake import new_connection
+from storage.connection import new_connection
 from storage.lake_schema import VIEW_NAMES
 from storage.maintenance import maintain
 from storage.schemas import TABLE_SCHEMAS
