@@ -23,6 +23,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from storage.derived import EXPIRY_ROWS
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CACHE_ENV = "TERMSTORE_BENCH_CACHE"
 T = TypeVar("T")
@@ -140,16 +142,16 @@ def table_sizes(connection: duckdb.DuckDBPyConnection) -> dict[str, dict[str, in
 
 
 def bytes_per_row(sizes: dict[str, dict[str, int]]) -> dict[str, Any]:
-    """The bytes figures from ``table_sizes``: bytes per expiry row (the expiries table alone,
-    and the three summary tables together) and bytes per archived response."""
-    expiry_rows = sizes["expiries"]["rows"]
-    summary = sum(sizes[table]["data_bytes"] for table in ("snapshots", "expiries", "venue_oi"))
+    """The bytes figures from ``table_sizes``: bytes per expiry row (``expiry_rows``, which
+    holds ``expiries``, alone, and the three summary tables together) and bytes per archived
+    response."""
+    expiries = sizes[EXPIRY_ROWS]
+    expiry_rows = expiries["rows"]
+    summary = sum(sizes[table]["data_bytes"] for table in ("snapshots", EXPIRY_ROWS, "venue_oi"))
     responses = sizes["responses"]
     return {
         "expiry_rows": expiry_rows,
-        "bytes_per_expiry_row_expiries_table": round(
-            sizes["expiries"]["data_bytes"] / expiry_rows, 2
-        ),
+        "bytes_per_expiry_row_expiries_table": round(expiries["data_bytes"] / expiry_rows, 2),
         "bytes_per_expiry_row_three_summary_tables": round(summary / expiry_rows, 2),
         "responses": responses["rows"],
         "bytes_per_response_responses_table": round(responses["data_bytes"] / responses["rows"], 1)

@@ -45,7 +45,14 @@ from backquant.validation import parse_expiry_summary
 from bench.common import cache_dir, progress, table_sizes
 from storage import Warehouse
 from storage.bulk import FetchedBody, bulk_ingest
-from storage.lake_schema import LAKE_OPTIONS, PARTITIONS
+from storage.derived import (
+    EXPIRY_ROWS,
+    EXPIRY_ROWS_SCHEMA,
+    SORTED_BY,
+    STORED_EXPIRIES_SQL,
+    stored_table,
+)
+from storage.lake_schema import LAKE_OPTIONS, LAKE_TABLES, PARTITIONS
 from storage.maintenance import maintain
 from storage.records import FetchMeta
 from storage.reports import STORED
@@ -67,7 +74,7 @@ FETCH_OFFSET: Final[timedelta] = timedelta(seconds=5)
 """Ticks fetch 5 s into the minute; the body's computed_at is the 30-second bucket start."""
 LATENCY: Final[timedelta] = timedelta(milliseconds=180)
 HEADERS: Final = ResponseHeaders(ratelimit_limit=60, ratelimit_remaining=59, request_id="req_b")
-CLONED_TABLES: Final[tuple[str, ...]] = (*SUMMARY_TABLES, HOURLY_SAMPLE_TABLE)
+CLONED_TABLES: Final[tuple[str, ...]] = (*map(stored_table, SUMMARY_TABLES), HOURLY_SAMPLE_TABLE)
 
 
 @dataclass(frozen=True)
@@ -204,8 +211,8 @@ def write_real_days(warehouse: Warehouse, days: list[date]) -> float:
 
 
 def _column_types(table: str) -> dict[str, str]:
-    schema = TABLE_SCHEMAS.get(table, TABLE_SCHEMAS["expiries"])
-    return {name: str(dtype) for name, dtype in schema.items()}
+    schema = {EXPIRY_ROWS: EXPIRY_ROWS_SCHEMA}.get(table) or TABLE_SCHEMAS.get(table)
+    return {name: str(dtype) for name, dtype in (schema or TABLE_SCHEMAS["expiries"]).items()}
 
 
 def shifted_select(table: str, days: int, start: datetime, end: datetime) -> str:
@@ -247,8 +254,7 @@ def clone_weeks(warehouse: Warehouse, real_days: list[date], weeks: int) -> int:
 
 def _row_counts(warehouse: Warehouse) -> dict[str, int]:
     return {
-        table: int(warehouse.sql(f"SELECT count(*) FROM {table}").item())
-        for table in (*TABLE_SCHEMAS, HOURLY_SAMPLE_TABLE)
+        table: int(warehouse.sql(f"SELECT count(*) FROM {table}").item()) for table in LAKE_TABLES
     }
 
 
@@ -295,7 +301,7 @@ def lake_fingerprint() -> str:
     """What the lake's data files depend on (tables, partitions, options): a cached year built
     under another definition is rebuilt. Views are not part of it: the first writer brings a
     cached lake's views up to ``SCHEMA_VERSION``."""
-    described = repr((TABLE_SCHEMAS, PARTITIONS, LAKE_OPTIONS))
+    described = repr((TABLE_SCHEMAS, PARTITIONS, LAKE_OPTIONS, STORED_EXPIRIES_SQL, SORTED_BY))
     return hashlib.sha256(described.encode()).hexdigest()[:16]
 
 

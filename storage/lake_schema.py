@@ -29,15 +29,25 @@ from typing import Final
 import duckdb
 
 from backquant.symbols import SUPPORTED_SYMBOLS
+from storage.derived import (
+    EXPIRIES_VIEW_SQL,
+    EXPIRY_ROWS,
+    SORTED_BY,
+    STORED_EXPIRIES_SQL,
+    STORED_TABLES,
+    create_stored_sql,
+    stored_table,
+)
 from storage.research.views import HOURLY_SAMPLE_TABLE, research_views
 from storage.schemas import TABLE_SCHEMAS, TIME_COLUMNS, create_table_sql
 
-SCHEMA_VERSION: Final[str] = "8"
+SCHEMA_VERSION: Final[str] = "9"
 META_VIEW: Final[str] = "termstore_meta"
 """Key/value settings (``schema_version``) as a view of constants: a reader checks the version
 on attach from the catalog alone, without listing or reading a data file. (Up to schema
 version 4 it was a table.)"""
-LAKE_TABLES: Final[tuple[str, ...]] = (*TABLE_SCHEMAS, HOURLY_SAMPLE_TABLE)
+LAKE_TABLES: Final[tuple[str, ...]] = (*map(stored_table, TABLE_SCHEMAS), HOURLY_SAMPLE_TABLE)
+"""The tables that hold rows (``expiries`` is a view of ``expiry_rows``: storage/derived.py)."""
 PARTITIONS: Final[dict[str, tuple[str, ...]]] = dict.fromkeys(LAKE_TABLES, ("year", "month"))
 
 LAKE_OPTIONS: Final[dict[str, str | int]] = {
@@ -152,8 +162,13 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, lake: str) -> bool:
         connection.execute(f"CALL {lake}.set_option('{option}', {rendered})")
     connection.execute("BEGIN")
     try:
+        if _is_table(connection, lake, "expiries"):
+            _store_expiries_as_rows(connection)
         for table in TABLE_SCHEMAS:
-            connection.execute(create_table_sql(table))
+            if table not in STORED_TABLES:
+                connection.execute(create_table_sql(table))
+        connection.execute(create_stored_sql())
+        connection.execute(f"CREATE OR REPLACE VIEW expiries AS {EXPIRIES_VIEW_SQL}")
         connection.execute(
             f"CREATE TABLE IF NOT EXISTS {HOURLY_SAMPLE_TABLE} AS SELECT * FROM expiries LIMIT 0"
         )
@@ -161,6 +176,8 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, lake: str) -> bool:
             column = TIME_COLUMNS.get(table, "computed_at")
             listed = ", ".join(f"{part}({column})" for part in parts)
             connection.execute(f"ALTER TABLE {table} SET PARTITIONED BY ({listed})")
+        for table, keys in SORTED_BY.items():
+            connection.execute(f"ALTER TABLE {table} SET SORTED BY ({keys})")
         connection.execute(INGEST_GAPS_MACRO_SQL)
         for name, query in views().items():
             connection.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
@@ -180,3 +197,11 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, lake: str) -> bool:
                 f"CALL {lake}.set_option('{option}', {value}, table_name => '{table}')"
             )
     return True
+
+
+def _store_expiries_as_rows(connection: duckdb.DuckDBPyConnection) -> None:
+    """A lake of schema version 8 or older kept ``expiries`` as a table of every column: its
+    rows move to ``expiry_rows``, in the transaction that makes ``expiries`` the view."""
+    connection.execute(create_stored_sql())
+    connection.execute(f"INSERT INTO {EXPIRY_ROWS} SELECT {STORED_EXPIRIES_SQL} FROM expiries")
+    connection.execute("DROP TABLE expiries")

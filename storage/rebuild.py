@@ -25,6 +25,7 @@ import polars as pl
 
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.archive import ArchiveRecord, archived_days, day_bounds, read_day
+from storage.derived import stored_table
 from storage.normalise import normalise_batch
 from storage.parsing import parse_summaries
 from storage.records import SummaryFrames
@@ -58,7 +59,7 @@ def replace_day(
     start, end = day_bounds(day)
     for table in SUMMARY_TABLES:
         connection.execute(
-            f"DELETE FROM {table} WHERE computed_at >= ? AND computed_at < ? "
+            f"DELETE FROM {stored_table(table)} WHERE computed_at >= ? AND computed_at < ? "
             "AND symbol IN (SELECT unnest(?))",
             [start, end, list(symbols)],
         )

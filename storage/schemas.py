@@ -225,11 +225,11 @@ _SQL_TYPES: Final[dict[type[pl.DataType], str]] = {
 }
 
 
-def create_table_sql(table: str) -> str:
-    """``CREATE TABLE`` with the table's columns in schema order (names and types are ours)."""
-    columns = ", ".join(
-        f"{name} {_sql_type(dtype)}" for name, dtype in TABLE_SCHEMAS[table].items()
-    )
+def create_table_sql(table: str, schema: pl.Schema | None = None) -> str:
+    """``CREATE TABLE`` with the columns of ``schema`` (by default the table's) in order; names
+    and types are ours."""
+    chosen = TABLE_SCHEMAS[table] if schema is None else schema
+    columns = ", ".join(f"{name} {_sql_type(dtype)}" for name, dtype in chosen.items())
     return f"CREATE TABLE IF NOT EXISTS {table} ({columns})"
 
 

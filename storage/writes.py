@@ -16,6 +16,7 @@ from typing import Final, TypeVar
 import duckdb
 import polars as pl
 
+from storage.derived import stored_relation, stored_table
 from storage.errors import CommitError, DataPathError, StorageError
 from storage.lake_config import DATA_PATH_ENV, LakeConfig
 from storage.schemas import TABLE_SCHEMAS
@@ -93,5 +94,5 @@ def insert(connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFram
     # One chunk: a concat of per-body frames has a chunk per body, and DuckDB scans each as
     # its own Arrow batch (a day's 5,760 chunks made the insert ~20x slower).
     arrow = frame.select(TABLE_SCHEMAS[table].names()).rechunk().to_arrow()
-    connection.from_arrow(arrow).insert_into(table)
+    stored_relation(connection.from_arrow(arrow), table).insert_into(stored_table(table))
     return frame.height

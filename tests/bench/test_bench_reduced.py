@@ -122,7 +122,7 @@ def test_bulk_live_rebuild_and_the_physical_limit_store_the_same_rows(
     # The bytes figures count what the lake holds.
     assert rebuilt["bytes"]["expiry_rows"] == limit["expiry_rows"]
     assert rebuilt["bytes"]["responses"] == BODIES
-    assert rebuilt["lake_tables_after_import_and_maintenance"]["expiries"]["data_files"] == 1
+    assert rebuilt["lake_tables_after_import_and_maintenance"]["expiry_rows"]["data_files"] == 1
 
 
 def test_dlt_loads_every_body_and_every_expiry_row(corpus: DayCorpus, tmp_path: Path) -> None:
@@ -199,7 +199,7 @@ def test_clones_are_the_real_day_moved_by_whole_weeks_and_queries_match_naive_sq
         assert_frame_equal(week_before.sort(keys), moved, check_exact=True)
     # Each month is one file per table after the build's maintenance: the two cloned days
     # (February) in one, the real day (March) in the other.
-    assert manifest["tables"]["expiries"]["data_files"] == 2
+    assert manifest["tables"]["expiry_rows"]["data_files"] == 2
 
     results = bench_year(year, attach_runs=1, process_runs=1, runs=1)
 
@@ -257,7 +257,7 @@ def test_ticks_over_loopback_and_a_day_with_hourly_maintenance_keep_every_row(
         assert tables["snapshots"]["rows"] == tables["responses"]["rows"] == ticks * 4
         assert tables["ingest_log"]["rows"] == ticks * 4
         # The last maintenance merged the day's tick files: one file per table (one month).
-        assert tables["expiries"]["data_files"] == tables["responses"]["data_files"] == 1
+        assert tables["expiry_rows"]["data_files"] == tables["responses"]["data_files"] == 1
         assert (day["catalog_file_bytes"] is None) == (setup == POSTGRES_LOCAL_DATA)
 
 
@@ -271,8 +271,8 @@ def test_maintenance_of_landed_ticks_keeps_every_row_and_leaves_one_file_per_tab
     assert result["ticks_landed"] == ticks
     assert result["rows_unchanged"]
     before, after = result["lake_before"], result["lake_after"]
-    assert before["expiries"]["data_files"] == ticks
-    assert before["expiries"]["rows"] == _expiry_rows(corpus.bodies()[: ticks * 4])
+    assert before["expiry_rows"]["data_files"] == ticks
+    assert before["expiry_rows"]["rows"] == _expiry_rows(corpus.bodies()[: ticks * 4])
     assert all(after[t]["data_files"] <= 1 for t in after)
     # The run a retention period later deleted every merged-away file from the disk.
     assert result["local_data_files_on_disk_after"] == sum(after[t]["data_files"] for t in after)

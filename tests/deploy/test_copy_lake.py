@@ -29,7 +29,7 @@ GAPS = (
 )
 ORDERED = {
     "snapshots": "symbol, computed_at",
-    "expiries": "symbol, computed_at, expiry",
+    "expiry_rows": "symbol, computed_at, expiry",
     "venue_oi": "symbol, computed_at, expiry, venue",
     "ingest_log": "symbol, started_at",
     "responses": "symbol, computed_at",

@@ -75,7 +75,7 @@ USER_BACKFILL = MIDNIGHT + timedelta(days=1, hours=12, minutes=40)
 PROBE = timedelta(hours=12)
 """The tick of 12:00 every day is the one whose cost is compared from day to day."""
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-FULL_DAY_TABLES = ("responses", "snapshots", "expiries", "venue_oi", "ingest_log")
+FULL_DAY_TABLES = ("responses", "snapshots", "expiry_rows", "venue_oi", "ingest_log")
 
 
 class NoRetryBackQuant(BackQuantResource):
@@ -336,7 +336,7 @@ def files_per_table_month(warehouse: Warehouse, end: datetime) -> dict[tuple[str
     """Per table and month, the live data files holding rows from before ``end``."""
     found: Counter[tuple[str, date]] = Counter()
     for table in FULL_DAY_TABLES:
-        column = TIME_COLUMNS[table]
+        column = TIME_COLUMNS.get(table, "computed_at")
         listed = warehouse.sql(f"SELECT data_file FROM ducklake_list_files('lake', '{table}')")
         for path in listed["data_file"]:
             first = warehouse.sql(

@@ -25,7 +25,7 @@ from tests.storage.helpers import BASE_TIME, tick
 from tests.support.simulator import SIM_START, running_simulator
 
 TERMSTORE = Path(sys.executable).parent / "termstore"
-TABLES = ("snapshots", "expiries", "venue_oi", "responses", "ingest_log")
+TABLES = ("snapshots", "expiry_rows", "venue_oi", "responses", "ingest_log")
 ROWS_QUERY = """
 SELECT s.symbol, CAST(s.computed_at AS VARCHAR) AS computed_at, s.expiry_count,
        count(e.expiry) AS expiry_rows, (SELECT count(*) FROM responses) AS responses

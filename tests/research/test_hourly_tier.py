@@ -122,7 +122,7 @@ def test_sampled_days_are_read_from_the_stored_sample(lake: Warehouse) -> None:
     materialise_days(lake, [D1])
     with lake.writer() as connection, transaction(connection, lake.config, "a test delete"):
         connection.execute(
-            "DELETE FROM expiries WHERE computed_at < ?", [at(D2, 0) - timedelta(seconds=30)]
+            "DELETE FROM expiry_rows WHERE computed_at < ?", [at(D2, 0) - timedelta(seconds=30)]
         )
     # D1's rows are gone from expiries but the view still has D1's sample, and the rest on
     # the fly: the sampled day's files are not what it reads.

@@ -98,7 +98,7 @@ def test_days_of_a_month_merge_into_one_file_and_months_stay_apart(
 
     assert _affected(report)["merge_adjacent_files"] > 0
     per_table = _files_per_table(warehouse)
-    assert set(per_table) == {"snapshots", "expiries", "venue_oi", "ingest_log", "responses"}
+    assert set(per_table) == {"snapshots", "expiry_rows", "venue_oi", "ingest_log", "responses"}
     assert set(per_table.values()) == {2}, per_table  # February's days in one file
     for name, frame in tables(warehouse).items():
         assert_frame_equal(frame, before[name], check_exact=True)

@@ -81,7 +81,7 @@ def test_a_rebuilt_day_equals_its_ticks_and_rebuilding_twice_changes_nothing(
 def test_a_rebuild_restores_rows_lost_from_the_tables(warehouse: Warehouse) -> None:
     _ingest_minutes(warehouse, range(2))
     ticked = tables(warehouse, SUMMARY_TABLES)
-    _execute(warehouse, "DELETE FROM expiries WHERE symbol = 'BTCUSDT'")
+    _execute(warehouse, "DELETE FROM expiry_rows WHERE symbol = 'BTCUSDT'")
     _execute(warehouse, "DELETE FROM venue_oi WHERE symbol = 'ETHUSDT'")
     rebuild_day(warehouse, DAY, ["BTCUSDT", "ETHUSDT"])
     for name, frame in ticked.items():
@@ -157,7 +157,7 @@ def test_archived_bodies_todays_code_refuses_are_reported_and_stay_archived(
 
 def test_a_bad_range_or_symbol_is_refused_before_anything_changes(warehouse: Warehouse) -> None:
     _ingest_minutes(warehouse, range(1))
-    _execute(warehouse, "DELETE FROM expiries WHERE symbol = 'BTCUSDT'")
+    _execute(warehouse, "DELETE FROM expiry_rows WHERE symbol = 'BTCUSDT'")
     with pytest.raises(ValueError, match="before it starts"):
         rebuild_range(warehouse, DAY, DAY - timedelta(days=1))
     with pytest.raises(ValueError, match="DOGEUSDT"):

@@ -10,6 +10,7 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from storage import Warehouse, ingest_outcomes, rebuild_day
+from storage.derived import EXPIRY_ROWS
 from storage.lake_schema import META_VIEW, SCHEMA_VERSION, schema_version
 from storage.maintenance import maintain
 from storage.schemas import TIME_COLUMNS
@@ -66,11 +67,11 @@ def test_a_lake_with_day_partitions_keeps_its_days_and_writes_months_after_the_u
         with warehouse.writer() as lake:
             # Up to schema version 7 every summary table was partitioned by UTC day.
             lake.execute("BEGIN")
-            for table in ("snapshots", "expiries", "venue_oi", "responses", "ingest_log"):
+            for table in ("snapshots", EXPIRY_ROWS, "venue_oi", "responses", "ingest_log"):
+                column = TIME_COLUMNS.get(table, "computed_at")
                 lake.execute(
                     f"ALTER TABLE {table} SET PARTITIONED BY "
-                    f"(year({TIME_COLUMNS[table]}), month({TIME_COLUMNS[table]}), "
-                    f"day({TIME_COLUMNS[table]}))"
+                    f"(year({column}), month({column}), day({column}))"
                 )
             lake.execute(
                 f"CREATE OR REPLACE VIEW {META_VIEW} AS "
@@ -83,7 +84,7 @@ def test_a_lake_with_day_partitions_keeps_its_days_and_writes_months_after_the_u
     with Warehouse.open(home) as warehouse:
         ingest_outcomes(warehouse, tick(BASE_TIME + timedelta(days=1)))
         maintain(warehouse)
-        paths = warehouse.sql("SELECT data_file FROM ducklake_list_files('lake', 'expiries')")
+        paths = warehouse.sql(f"SELECT data_file FROM ducklake_list_files('lake', '{EXPIRY_ROWS}')")
         after = tables(warehouse)
         version = warehouse.sql(f"SELECT value FROM {META_VIEW}").item()
     assert version == SCHEMA_VERSION
@@ -97,7 +98,35 @@ def test_a_lake_with_day_partitions_keeps_its_days_and_writes_months_after_the_u
     with Warehouse.open(home) as warehouse:
         rebuild_day(warehouse, BASE_TIME.date())
         maintain(warehouse)
-        paths = warehouse.sql("SELECT data_file FROM ducklake_list_files('lake', 'expiries')")
+        paths = warehouse.sql(f"SELECT data_file FROM ducklake_list_files('lake', '{EXPIRY_ROWS}')")
         rebuilt = tables(warehouse)
     assert [path for path in paths["data_file"] if "/day=" in path] == []
     assert_frame_equal(rebuilt["expiries"], after["expiries"])
+
+
+def test_a_lake_that_kept_expiries_as_a_table_moves_its_rows_to_expiry_rows(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with Warehouse.open(home) as warehouse:
+        ingest_outcomes(warehouse, tick(BASE_TIME))
+        before = tables(warehouse)
+        with warehouse.writer() as lake:
+            # Up to schema version 8, expiries was a table with every column stored.
+            lake.execute("BEGIN")
+            lake.execute("CREATE TABLE every_column AS SELECT * FROM expiries")
+            lake.execute("DROP VIEW expiries")
+            lake.execute("CREATE TABLE expiries AS SELECT * FROM every_column")
+            lake.execute(f"DROP TABLE every_column; DROP TABLE {EXPIRY_ROWS}")
+            lake.execute(
+                f"CREATE OR REPLACE VIEW {META_VIEW} AS "
+                "SELECT 'schema_version' AS key, '8' AS value"
+            )
+            lake.execute("COMMIT")
+            assert schema_version(lake) == "8"
+
+    with Warehouse.open(home) as warehouse:
+        after = tables(warehouse)
+        stored = warehouse.sql(f"SELECT count(*) FROM {EXPIRY_ROWS}").item()
+        version = warehouse.sql(f"SELECT value FROM {META_VIEW}").item()
+    assert (version, stored) == (SCHEMA_VERSION, before["expiries"].height)
+    for name, frame in before.items():
+        assert_frame_equal(after[name], frame, check_exact=True)

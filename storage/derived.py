@@ -1,0 +1,99 @@
+# SQL built from column names and formulas that are constants of this module, never input.
+# ruff: noqa: S608
+"""The columns of ``expiries`` that a formula of its other columns gives back, stored only
+where it does not.
+
+Five columns of ``expiries`` follow from others: the contract defines ``skew_25d``, ``pcr``,
+``total_oi`` and ``notional_oi_usd`` by formula (docs/data-dictionary.md), and
+``years_to_expiry`` is termstore's ACT/365. Stored as doubles they were two fifths of the
+table's bytes: a double's trailing digits do not compress. So the lake keeps ``expiries`` in the
+table ``expiry_rows``, where each of these columns is NULL wherever its formula, evaluated on the
+row, gives back exactly the published value, and holds the published value everywhere else; bit
+``i`` of ``derived_kept`` is set where the ``i``-th was kept. The view ``expiries`` evaluates the
+formula where the bit is clear. Both sides are the same DuckDB evaluating the same expression on
+the same stored inputs, so the view returns every published value bit for bit, whatever the API
+sends: a value off its formula, or a NULL where the formula gives a number.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import duckdb
+import polars as pl
+
+from storage.schemas import EXPIRIES_SCHEMA, create_table_sql
+
+EXPIRY_ROWS: Final[str] = "expiry_rows"
+KEPT_COLUMN: Final[str] = "derived_kept"
+DERIVED_FORMULAS: Final[dict[str, str]] = {
+    # (expiry_at - computed_at) in seconds / 365 days, each division rounded once as in
+    # storage.normalise; the microsecond difference is exact in a double.
+    "years_to_expiry": "(epoch_us(expiry_at) - epoch_us(computed_at)) / 1000000 / 31536000",
+    "skew_25d": "round(put_25d_iv - call_25d_iv, 4)",
+    "pcr": "round(put_oi / call_oi, 6)",
+    "total_oi": "round(call_oi + put_oi, 1)",
+    "notional_oi_usd": "round(round(call_oi + put_oi, 1) * spot_price, 2)",
+}
+"""Each derived column's formula over columns that are always stored. The roundings are the
+API's published precision; where a value does not follow them, it is kept, so they only decide
+how small the table is, never what it returns."""
+
+EXPIRY_ROWS_SCHEMA: Final = pl.Schema({**EXPIRIES_SCHEMA, KEPT_COLUMN: pl.Int16()})
+STORED_TABLES: Final[dict[str, str]] = {"expiries": EXPIRY_ROWS}
+"""A table users query → the lake table that holds its rows, where the two differ."""
+SORTED_BY: Final[dict[str, str]] = {EXPIRY_ROWS: "symbol, computed_at, position"}
+"""DuckLake sorts these tables' rows when it merges their files: one symbol's values side by
+side compress to about half (docs/benchmarks.md)."""
+
+
+def _bit(index: int) -> int:
+    return 1 << index
+
+
+def _stored_column(name: str) -> str:
+    formula = DERIVED_FORMULAS.get(name)
+    if formula is None:
+        return name
+    return f"CASE WHEN {name} IS NOT DISTINCT FROM ({formula}) THEN NULL ELSE {name} END AS {name}"
+
+
+_KEPT_SQL: Final[str] = " + ".join(
+    f"CASE WHEN {name} IS NOT DISTINCT FROM ({formula}) THEN 0 ELSE {_bit(index)} END"
+    for index, (name, formula) in enumerate(DERIVED_FORMULAS.items())
+)
+STORED_EXPIRIES_SQL: Final[str] = ", ".join(
+    [
+        *map(_stored_column, EXPIRIES_SCHEMA.names()),
+        f"CAST({_KEPT_SQL} AS SMALLINT) AS {KEPT_COLUMN}",
+    ]
+)
+"""The ``expiry_rows`` columns of a relation with the ``expiries`` columns."""
+
+
+def _view_column(name: str) -> str:
+    if name not in DERIVED_FORMULAS:
+        return name
+    bit = _bit(list(DERIVED_FORMULAS).index(name))
+    formula = DERIVED_FORMULAS[name]
+    return f"CASE WHEN {KEPT_COLUMN} & {bit} = 0 THEN {formula} ELSE {name} END AS {name}"
+
+
+EXPIRIES_VIEW_SQL: Final[str] = (
+    f"SELECT {', '.join(map(_view_column, EXPIRIES_SCHEMA.names()))} FROM {EXPIRY_ROWS}"
+)
+
+
+def stored_table(table: str) -> str:
+    """The lake table that holds ``table``'s rows."""
+    return STORED_TABLES.get(table, table)
+
+
+def stored_relation(relation: duckdb.DuckDBPyRelation, table: str) -> duckdb.DuckDBPyRelation:
+    """``relation`` (``table``'s columns) as the rows its lake table stores."""
+    return relation.project(STORED_EXPIRIES_SQL) if table == "expiries" else relation
+
+
+def create_stored_sql() -> str:
+    """``CREATE TABLE`` of ``expiry_rows``."""
+    return create_table_sql(EXPIRY_ROWS, EXPIRY_ROWS_SCHEMA)

@@ -1,0 +1,78 @@
+"""``expiries`` as the view of ``expiry_rows``: every published value comes back bit for bit,
+and the derived columns take no room where their formula gives them back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from backquant.validation import parse_expiry_summary
+from storage import Warehouse, ingest_outcomes
+from storage.derived import DERIVED_FORMULAS, EXPIRY_ROWS, KEPT_COLUMN
+from storage.ingest import fetch_meta
+from storage.normalise import normalise
+from tests.storage.helpers import BASE_TIME, body, outcome
+
+OFF_FORMULA = {
+    # A skew that is not put − call, a PCR the API left out although both OIs are there, a
+    # total that is not call + put, a notional and a skew left out.
+    "data.expiries.0.skew_25d": 99.123456789,
+    "data.expiries.1.pcr": None,
+    "data.expiries.2.total_oi": 1234.56789,
+    "data.expiries.3.notional_oi_usd": None,
+    "data.expiries.3.skew_25d": None,
+}
+
+
+def _expected(raw: bytes) -> pl.DataFrame:
+    result = outcome("BTCUSDT", BASE_TIME, raw).result
+    assert result is not None
+    frames = normalise(parse_expiry_summary(raw), fetch_meta("BTCUSDT", result))
+    return frames.expiries.sort("position")
+
+
+def test_every_published_value_comes_back_bit_for_bit(tmp_path: Path) -> None:
+    raw = body("BTCUSDT", BASE_TIME, **OFF_FORMULA)
+    later = BASE_TIME + timedelta(minutes=1)
+    with Warehouse.open(tmp_path / "home") as warehouse:
+        ingest_outcomes(warehouse, {"BTCUSDT": outcome("BTCUSDT", BASE_TIME, raw)})
+        ingest_outcomes(warehouse, {"ETHUSDT": outcome("ETHUSDT", later)})
+        stored = warehouse.sql("SELECT * FROM expiries WHERE symbol = 'BTCUSDT' ORDER BY position")
+        kept = warehouse.sql(
+            f"SELECT position, {KEPT_COLUMN} FROM {EXPIRY_ROWS} "
+            "WHERE symbol = 'BTCUSDT' AND position < 4 ORDER BY position"
+        )
+        on_formula = warehouse.sql(
+            "SELECT count(*) AS rows, count(*) FILTER (WHERE "
+            + " OR ".join(f"{name} IS NOT NULL" for name in DERIVED_FORMULAS)
+            + f") AS stored FROM {EXPIRY_ROWS} WHERE {KEPT_COLUMN} = 0"
+        ).row(0)
+
+    expected = _expected(raw)
+    assert expected["skew_25d"][0] == 99.123456789 and expected["pcr"][1] is None
+    assert_frame_equal(stored, expected, check_exact=True)
+    bits = {name: 1 << index for index, name in enumerate(DERIVED_FORMULAS)}
+    assert kept[KEPT_COLUMN].to_list() == [
+        bits["skew_25d"],
+        bits["pcr"],
+        bits["total_oi"],
+        bits["skew_25d"] | bits["notional_oi_usd"],
+    ]
+    # ETH's four rows follow every formula (years_to_expiry included, bit for bit with
+    # storage.normalise): nothing derived is stored for them.
+    assert on_formula == (4, 0)
+
+
+def test_expiries_is_a_view_that_no_one_writes_to(tmp_path: Path) -> None:
+    with Warehouse.open(tmp_path / "home") as warehouse:
+        warehouse.initialise()
+        kinds = dict(
+            warehouse.sql(
+                "SELECT table_name, table_type FROM information_schema.tables "
+                f"WHERE table_name IN ('expiries', '{EXPIRY_ROWS}')"
+            ).rows()
+        )
+    assert kinds == {"expiries": "VIEW", EXPIRY_ROWS: "BASE TABLE"}
