@@ -116,7 +116,7 @@ def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) 
         for position, outcome in enumerate(supported)
         if (result := outcome.result) is not None
     ]
-    landing = Landing()
+    landing = Landing(as_published=True)
     # The duplicate check reads in the tick's own transaction: one catalog snapshot for the
     # read and the writes, and no other writer can slip a key in between.
     with (

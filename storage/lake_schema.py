@@ -55,10 +55,11 @@ LAKE_OPTIONS: Final[dict[str, str | int]] = {
     "parquet_compression": "zstd",
     "parquet_compression_level": 3,
 }
-TABLE_OPTIONS: Final[dict[str, dict[str, int]]] = {
+TABLE_OPTIONS: Final[dict[str, dict[str, int | str]]] = {
     # Raw bodies: zstd level 1 writes faster than 3 and, on these bodies, no bigger.
-    table: {"parquet_compression_level": 1}
-    for table in ("responses", "quarantine")
+    **{table: {"parquet_compression_level": 1} for table in ("responses", "quarantine")},
+    # Sorted when merged (SORTED_BY), not in every tick: a rebuild sorts its day itself.
+    EXPIRY_ROWS: {"sort_on_insert": "false"},
 }
 
 # Each symbol's newest snapshot, found among the last day of ticks (the newest instant comes

@@ -116,6 +116,8 @@ class Landing:
     frames: list[SummaryFrames] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
     log: list[IngestLogEntry] = field(default_factory=list)
+    as_published: bool = False
+    """Store derived values as they came (a tick: ``storage.derived.stored_arrow``)."""
 
     def write(self, lake: duckdb.DuckDBPyConnection) -> dict[str, int]:
         """Insert everything, inside the caller's transaction; returns the rows written to each
@@ -124,7 +126,7 @@ class Landing:
         if self.records:
             insert(lake, RESPONSES, records_frame(self.records))
             for table, frame in SummaryFrames.concat(self.frames).as_tables().items():
-                written[table] = insert(lake, table, frame)
+                written[table] = insert(lake, table, frame, as_published=self.as_published)
         if self.refusals:
             insert(lake, "quarantine", quarantine_frame(self.refusals))
         if self.log:

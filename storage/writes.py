@@ -16,10 +16,9 @@ from typing import Final, TypeVar
 import duckdb
 import polars as pl
 
-from storage.derived import stored_relation, stored_table
+from storage.derived import stored_arrow, stored_table
 from storage.errors import CommitError, DataPathError, StorageError
 from storage.lake_config import DATA_PATH_ENV, LakeConfig
-from storage.schemas import TABLE_SCHEMAS
 
 T = TypeVar("T")
 CONFLICT_ATTEMPTS: Final[int] = 5
@@ -86,13 +85,17 @@ def retry_on_conflict(action: Callable[[], T]) -> T:
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def insert(connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
-    """Append ``frame`` to ``table`` (one of ``TABLE_SCHEMAS``, whose column order is the
-    table's); returns the rows written."""
+def insert(
+    connection: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pl.DataFrame,
+    *,
+    as_published: bool = False,
+) -> int:
+    """Append ``frame`` to ``table`` (one of ``TABLE_SCHEMAS``); returns the rows written.
+    ``as_published``: see ``storage.derived.stored_arrow``."""
     if frame.height == 0:
         return 0
-    # One chunk: a concat of per-body frames has a chunk per body, and DuckDB scans each as
-    # its own Arrow batch (a day's 5,760 chunks made the insert ~20x slower).
-    arrow = frame.select(TABLE_SCHEMAS[table].names()).rechunk().to_arrow()
-    stored_relation(connection.from_arrow(arrow), table).insert_into(stored_table(table))
+    relation = stored_arrow(connection, table, frame, as_published=as_published)
+    relation.insert_into(stored_table(table))
     return frame.height

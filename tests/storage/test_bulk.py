@@ -253,9 +253,13 @@ def test_an_import_stopped_part_way_keeps_its_committed_days_and_is_finished_by_
     second_day = (BASE_TIME + timedelta(days=1)).date()
 
     def failing_in_the_second_day(
-        connection: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame
+        connection: duckdb.DuckDBPyConnection,
+        name: str,
+        frame: pl.DataFrame,
+        *,
+        as_published: bool = False,
     ) -> int:
-        rows = insert(connection, name, frame)
+        rows = insert(connection, name, frame, as_published=as_published)
         if name == "ingest_log" and frame.item(0, "started_at").date() == second_day:
             raise OSError("simulated crash before the commit")
         return rows

@@ -10,8 +10,8 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from backquant.validation import parse_expiry_summary
-from storage import Warehouse, ingest_outcomes
-from storage.derived import DERIVED_FORMULAS, EXPIRY_ROWS, KEPT_COLUMN
+from storage import Warehouse, ingest_outcomes, rebuild_day
+from storage.derived import ALL_KEPT, DERIVED_FORMULAS, EXPIRY_ROWS, KEPT_COLUMN
 from storage.ingest import fetch_meta
 from storage.normalise import normalise
 from tests.storage.helpers import BASE_TIME, body, outcome
@@ -34,28 +34,40 @@ def _expected(raw: bytes) -> pl.DataFrame:
     return frames.expiries.sort("position")
 
 
+def _read(warehouse: Warehouse) -> tuple[pl.DataFrame, list[int], tuple[int, int]]:
+    """BTC's expiries, the mask of BTC's rows, and (rows with a clear mask, derived values
+    stored in them)."""
+    stored = warehouse.sql("SELECT * FROM expiries WHERE symbol = 'BTCUSDT' ORDER BY position")
+    kept = warehouse.sql(
+        f"SELECT {KEPT_COLUMN} FROM {EXPIRY_ROWS} WHERE symbol = 'BTCUSDT' ORDER BY position"
+    )
+    on_formula = warehouse.sql(
+        "SELECT count(*) AS rows, count(*) FILTER (WHERE "
+        + " OR ".join(f"{name} IS NOT NULL" for name in DERIVED_FORMULAS)
+        + f") AS stored FROM {EXPIRY_ROWS} WHERE {KEPT_COLUMN} = 0"
+    ).row(0)
+    return stored, kept[KEPT_COLUMN].to_list(), on_formula
+
+
 def test_every_published_value_comes_back_bit_for_bit(tmp_path: Path) -> None:
     raw = body("BTCUSDT", BASE_TIME, **OFF_FORMULA)
     later = BASE_TIME + timedelta(minutes=1)
     with Warehouse.open(tmp_path / "home") as warehouse:
         ingest_outcomes(warehouse, {"BTCUSDT": outcome("BTCUSDT", BASE_TIME, raw)})
         ingest_outcomes(warehouse, {"ETHUSDT": outcome("ETHUSDT", later)})
-        stored = warehouse.sql("SELECT * FROM expiries WHERE symbol = 'BTCUSDT' ORDER BY position")
-        kept = warehouse.sql(
-            f"SELECT position, {KEPT_COLUMN} FROM {EXPIRY_ROWS} "
-            "WHERE symbol = 'BTCUSDT' AND position < 4 ORDER BY position"
-        )
-        on_formula = warehouse.sql(
-            "SELECT count(*) AS rows, count(*) FILTER (WHERE "
-            + " OR ".join(f"{name} IS NOT NULL" for name in DERIVED_FORMULAS)
-            + f") AS stored FROM {EXPIRY_ROWS} WHERE {KEPT_COLUMN} = 0"
-        ).row(0)
+        ticked = _read(warehouse)
+        rebuild_day(warehouse, BASE_TIME.date())
+        rebuilt = _read(warehouse)
 
     expected = _expected(raw)
     assert expected["skew_25d"][0] == 99.123456789 and expected["pcr"][1] is None
-    assert_frame_equal(stored, expected, check_exact=True)
+    # A tick stores every derived value as it came.
+    assert_frame_equal(ticked[0], expected, check_exact=True)
+    assert ticked[1:] == ([ALL_KEPT] * 4, (0, 0))
+    # The rebuild stores only what its formula does not give back, and returns the same.
+    assert_frame_equal(rebuilt[0], expected, check_exact=True)
     bits = {name: 1 << index for index, name in enumerate(DERIVED_FORMULAS)}
-    assert kept[KEPT_COLUMN].to_list() == [
+    assert rebuilt[1] == [
         bits["skew_25d"],
         bits["pcr"],
         bits["total_oi"],
@@ -63,7 +75,7 @@ def test_every_published_value_comes_back_bit_for_bit(tmp_path: Path) -> None:
     ]
     # ETH's four rows follow every formula (years_to_expiry included, bit for bit with
     # storage.normalise): nothing derived is stored for them.
-    assert on_formula == (4, 0)
+    assert rebuilt[2] == (4, 0)
 
 
 def test_expiries_is_a_view_that_no_one_writes_to(tmp_path: Path) -> None:

@@ -318,9 +318,13 @@ def _fail_on(table_name: str, error: Exception, monkeypatch: pytest.MonkeyPatch)
     written: list[str] = []
 
     def insert_then_fail(
-        connection: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame
+        connection: duckdb.DuckDBPyConnection,
+        name: str,
+        frame: pl.DataFrame,
+        *,
+        as_published: bool = False,
     ) -> int:
-        rows = insert(connection, name, frame)
+        rows = insert(connection, name, frame, as_published=as_published)
         written.append(name)
         if name == table_name:
             raise error
