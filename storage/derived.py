@@ -16,7 +16,7 @@ sends: a value off its formula, or a NULL where the formula gives a number.
 
 A tick stores its derived values as published, every bit set, and evaluates no formula; the
 nightly rebuild of its day (``history_nightly``), an import and ``termstore rebuild`` store
-rows compactly.
+rows compactly, in key order.
 """
 
 from __future__ import annotations
@@ -27,7 +27,13 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from storage.schemas import EXPIRIES_SCHEMA, TABLE_SCHEMAS, create_table_sql
+from storage.schemas import (
+    EXPIRIES_SCHEMA,
+    TABLE_SCHEMAS,
+    TABLE_SORT_KEYS,
+    create_table_sql,
+    sort_by_key,
+)
 
 EXPIRY_ROWS: Final[str] = "expiry_rows"
 KEPT_COLUMN: Final[str] = "derived_kept"
@@ -48,7 +54,7 @@ ALL_KEPT: Final[int] = (1 << len(DERIVED_FORMULAS)) - 1
 EXPIRY_ROWS_SCHEMA: Final = pl.Schema({**EXPIRIES_SCHEMA, KEPT_COLUMN: pl.Int16()})
 STORED_TABLES: Final[dict[str, str]] = {"expiries": EXPIRY_ROWS}
 """A table users query → the lake table that holds its rows, where the two differ."""
-SORTED_BY: Final[dict[str, str]] = {EXPIRY_ROWS: "symbol, computed_at, position"}
+SORTED_BY: Final[dict[str, str]] = {EXPIRY_ROWS: ", ".join(TABLE_SORT_KEYS["expiries"])}
 """DuckLake sorts these tables' rows when it merges their files: one symbol's values side by
 side compress to about half (docs/benchmarks.md)."""
 
@@ -107,7 +113,9 @@ def stored_arrow(
     if as_published:
         kept = pl.lit(ALL_KEPT, dtype=pl.Int16()).alias(KEPT_COLUMN)
         return connection.from_arrow(_one_chunk(frame.with_columns(kept), EXPIRY_ROWS_SCHEMA))
-    relation = connection.from_arrow(_one_chunk(frame, EXPIRIES_SCHEMA))
+    # In key order, as DuckLake sorts the table when it merges (SORTED_BY): an import's or a
+    # rebuild's file may never be merged.
+    relation = connection.from_arrow(_one_chunk(sort_by_key(frame, "expiries"), EXPIRIES_SCHEMA))
     return relation.project(STORED_EXPIRIES_SQL)
 
 

@@ -11,10 +11,12 @@ from polars.testing import assert_frame_equal
 
 from backquant.validation import parse_expiry_summary
 from storage import Warehouse, ingest_outcomes, rebuild_day
+from storage.bulk import bulk_ingest
 from storage.derived import ALL_KEPT, DERIVED_FORMULAS, EXPIRY_ROWS, KEPT_COLUMN
 from storage.ingest import fetch_meta
 from storage.normalise import normalise
-from tests.storage.helpers import BASE_TIME, body, outcome
+from storage.schemas import TABLE_SORT_KEYS
+from tests.storage.helpers import BASE_TIME, body, fetched, outcome
 
 OFF_FORMULA = {
     # A skew that is not put − call, a PCR the API left out although both OIs are there, a
@@ -88,3 +90,17 @@ def test_expiries_is_a_view_that_no_one_writes_to(tmp_path: Path) -> None:
             ).rows()
         )
     assert kinds == {"expiries": "VIEW", EXPIRY_ROWS: "BASE TABLE"}
+
+
+def test_an_import_writes_expiry_rows_in_key_order(tmp_path: Path) -> None:
+    minutes = [BASE_TIME + timedelta(minutes=offset) for offset in range(3)]
+    # Minute by minute, every symbol in turn: the order bodies arrive in, not the key order.
+    bodies = [fetched(symbol, at) for at in minutes for symbol in ("ETHUSDT", "BTCUSDT")]
+    with Warehouse.open(tmp_path / "home") as warehouse:
+        bulk_ingest(warehouse, bodies)
+        (path,) = warehouse.sql(
+            f"SELECT data_file FROM ducklake_list_files('lake', '{EXPIRY_ROWS}')"
+        )["data_file"]
+        written = warehouse.sql(f"SELECT symbol, computed_at, position FROM read_parquet('{path}')")
+    assert written.height == 6 * 4
+    assert written.equals(written.sort(TABLE_SORT_KEYS["expiries"]))
