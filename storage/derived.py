@@ -21,11 +21,10 @@ rows compactly, in key order.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 
 from storage.schemas import (
     EXPIRIES_SCHEMA,
@@ -34,6 +33,10 @@ from storage.schemas import (
     create_table_sql,
     sort_by_key,
 )
+
+if TYPE_CHECKING:
+    # pyarrow only as a type: importing it costs a CLI call that never writes (docs/benchmarks.md).
+    import pyarrow as pa
 
 EXPIRY_ROWS: Final[str] = "expiry_rows"
 KEPT_COLUMN: Final[str] = "derived_kept"

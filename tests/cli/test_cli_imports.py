@@ -103,3 +103,12 @@ def test_the_wrapper_names_the_same_variables_as_the_code_location() -> None:
     assert dagster_commands.BASE_URL_ENV == backquant.config.BASE_URL_ENV
     assert dagster_commands.SIMULATED_ENV == pipelines.settings.SIMULATED_ENV
     assert dagster_commands.SIMULATOR_KEY == DEFAULT_SIMULATOR_KEY
+
+
+def test_a_query_imports_neither_dagster_nor_pyarrow(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKQUANT_", "TERMSTORE_"))}
+    env["TERMSTORE_HOME"] = str(tmp_path / "home")
+    loaded = loaded_modules(RUN_CLI, json.dumps(["sql", "SELECT 1"]), env=env)
+    # DuckDB and polars it needs; pyarrow and Dagster would cost every query their import.
+    assert "duckdb" in loaded
+    assert not [module for module in loaded if module.split(".")[0] in ("pyarrow", "dagster")]
