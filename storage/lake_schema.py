@@ -173,12 +173,8 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, lake: str) -> bool:
         connection.execute(
             f"CREATE TABLE IF NOT EXISTS {HOURLY_SAMPLE_TABLE} AS SELECT * FROM expiries LIMIT 0"
         )
-        for table, parts in PARTITIONS.items():
-            column = TIME_COLUMNS.get(table, "computed_at")
-            listed = ", ".join(f"{part}({column})" for part in parts)
-            connection.execute(f"ALTER TABLE {table} SET PARTITIONED BY ({listed})")
-        for table, keys in SORTED_BY.items():
-            connection.execute(f"ALTER TABLE {table} SET SORTED BY ({keys})")
+        for table in LAKE_TABLES:
+            _lay_out(connection, table)
         connection.execute(INGEST_GAPS_MACRO_SQL)
         for name, query in views().items():
             connection.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
@@ -202,7 +198,28 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, lake: str) -> bool:
 
 def _store_expiries_as_rows(connection: duckdb.DuckDBPyConnection) -> None:
     """A lake of schema version 8 or older kept ``expiries`` as a table of every column: its
-    rows move to ``expiry_rows``, in the transaction that makes ``expiries`` the view."""
+    rows move to ``expiry_rows``, in the transaction that makes ``expiries`` the view, into
+    month files as new rows go (a year of rows: docs/runbook.md)."""
     connection.execute(create_stored_sql())
-    connection.execute(f"INSERT INTO {EXPIRY_ROWS} SELECT {STORED_EXPIRIES_SQL} FROM expiries")
+    _lay_out(connection, EXPIRY_ROWS)
+    # A month at a time: one partition's files open at once keeps the memory of a year's move
+    # to that of a month.
+    months = connection.execute(
+        "SELECT DISTINCT date_trunc('month', computed_at) AS month FROM expiries ORDER BY month"
+    ).fetchall()
+    for (month,) in months:
+        connection.execute(
+            f"INSERT INTO {EXPIRY_ROWS} SELECT {STORED_EXPIRIES_SQL} FROM expiries "
+            "WHERE computed_at >= ? AND computed_at < ? + INTERVAL 1 MONTH",
+            [month, month],
+        )
     connection.execute("DROP TABLE expiries")
+
+
+def _lay_out(connection: duckdb.DuckDBPyConnection, table: str) -> None:
+    """``table``'s partitioning and, where it has one, the order DuckLake merges its rows in."""
+    column = TIME_COLUMNS.get(table, "computed_at")
+    listed = ", ".join(f"{part}({column})" for part in PARTITIONS[table])
+    connection.execute(f"ALTER TABLE {table} SET PARTITIONED BY ({listed})")
+    if table in SORTED_BY:
+        connection.execute(f"ALTER TABLE {table} SET SORTED BY ({SORTED_BY[table]})")

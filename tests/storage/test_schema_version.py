@@ -127,6 +127,9 @@ def test_a_lake_that_kept_expiries_as_a_table_moves_its_rows_to_expiry_rows(tmp_
         after = tables(warehouse)
         stored = warehouse.sql(f"SELECT count(*) FROM {EXPIRY_ROWS}").item()
         version = warehouse.sql(f"SELECT value FROM {META_VIEW}").item()
+        paths = warehouse.sql(f"SELECT data_file FROM ducklake_list_files('lake', '{EXPIRY_ROWS}')")
     assert (version, stored) == (SCHEMA_VERSION, before["expiries"].height)
+    # The moved rows land in their month's partition, as new rows do.
+    assert [path for path in paths["data_file"] if "/month=3/" not in path] == []
     for name, frame in before.items():
         assert_frame_equal(after[name], frame, check_exact=True)
