@@ -210,9 +210,15 @@ def write_real_days(warehouse: Warehouse, days: list[date]) -> float:
     return spent
 
 
+_LAKE_SCHEMAS: Final = {
+    **TABLE_SCHEMAS,
+    EXPIRY_ROWS: EXPIRY_ROWS_SCHEMA,
+    HOURLY_SAMPLE_TABLE: TABLE_SCHEMAS["expiries"],
+}
+
+
 def _column_types(table: str) -> dict[str, str]:
-    schema = {EXPIRY_ROWS: EXPIRY_ROWS_SCHEMA}.get(table) or TABLE_SCHEMAS.get(table)
-    return {name: str(dtype) for name, dtype in (schema or TABLE_SCHEMAS["expiries"]).items()}
+    return {name: str(dtype) for name, dtype in _LAKE_SCHEMAS[table].items()}
 
 
 def shifted_select(table: str, days: int, start: datetime, end: datetime) -> str:

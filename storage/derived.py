@@ -5,14 +5,15 @@ where it does not.
 
 Five columns of ``expiries`` follow from others: the contract defines ``skew_25d``, ``pcr``,
 ``total_oi`` and ``notional_oi_usd`` by formula (docs/data-dictionary.md), and
-``years_to_expiry`` is termstore's ACT/365. Stored as doubles they were two fifths of the
-table's bytes: a double's trailing digits do not compress. So the lake keeps ``expiries`` in the
-table ``expiry_rows``, where each of these columns is NULL wherever its formula, evaluated on the
-row, gives back exactly the published value, and holds the published value everywhere else; bit
-``i`` of ``derived_kept`` is set where the ``i``-th was kept. The view ``expiries`` evaluates the
-formula where the bit is clear. Both sides are the same DuckDB evaluating the same expression on
-the same stored inputs, so the view returns every published value bit for bit, whatever the API
-sends: a value off its formula, or a NULL where the formula gives a number.
+``years_to_expiry`` is termstore's ACT/365. Stored as doubles they take a large share of the
+table's bytes (docs/benchmarks.md): a double's trailing digits do not compress. So the lake
+keeps ``expiries`` in the table ``expiry_rows``, where each of these columns is NULL wherever its
+formula, evaluated on the row, gives back exactly the published value, and holds the published
+value everywhere else; its bit in ``derived_kept`` is set where it was kept. The view
+``expiries`` evaluates the formula where the bit is clear. Both sides are the same DuckDB
+evaluating the same expression on the same stored inputs, so the view returns every published
+value bit for bit, whatever the API sends: a value off its formula, or a NULL where the formula
+gives a number.
 
 A tick stores its derived values as published, every bit set, and evaluates no formula; the
 nightly rebuild of its day (``history_nightly``), an import and ``termstore rebuild`` store
@@ -53,29 +54,30 @@ DERIVED_FORMULAS: Final[dict[str, str]] = {
 API's published precision; where a value does not follow them, it is kept, so they only decide
 how small the table is, never what it returns."""
 
-ALL_KEPT: Final[int] = (1 << len(DERIVED_FORMULAS)) - 1
+DERIVED_BITS: Final[dict[str, int]] = {name: 1 << i for i, name in enumerate(DERIVED_FORMULAS)}
+"""Each derived column's bit in ``derived_kept``."""
+ALL_KEPT: Final[int] = sum(DERIVED_BITS.values())
 EXPIRY_ROWS_SCHEMA: Final = pl.Schema({**EXPIRIES_SCHEMA, KEPT_COLUMN: pl.Int16()})
 STORED_TABLES: Final[dict[str, str]] = {"expiries": EXPIRY_ROWS}
 """A table users query → the lake table that holds its rows, where the two differ."""
 SORTED_BY: Final[dict[str, str]] = {EXPIRY_ROWS: ", ".join(TABLE_SORT_KEYS["expiries"])}
 """DuckLake sorts these tables' rows when it merges their files: one symbol's values side by
-side compress to about half (docs/benchmarks.md)."""
+side compress better (docs/benchmarks.md)."""
 
 
-def _bit(index: int) -> int:
-    return 1 << index
+def _follows(name: str) -> str:
+    """Whether ``name``'s published value is exactly what its formula gives."""
+    return f"{name} IS NOT DISTINCT FROM ({DERIVED_FORMULAS[name]})"
 
 
 def _stored_column(name: str) -> str:
-    formula = DERIVED_FORMULAS.get(name)
-    if formula is None:
+    if name not in DERIVED_FORMULAS:
         return name
-    return f"CASE WHEN {name} IS NOT DISTINCT FROM ({formula}) THEN NULL ELSE {name} END AS {name}"
+    return f"CASE WHEN {_follows(name)} THEN NULL ELSE {name} END AS {name}"
 
 
 _KEPT_SQL: Final[str] = " + ".join(
-    f"CASE WHEN {name} IS NOT DISTINCT FROM ({formula}) THEN 0 ELSE {_bit(index)} END"
-    for index, (name, formula) in enumerate(DERIVED_FORMULAS.items())
+    f"CASE WHEN {_follows(name)} THEN 0 ELSE {bit} END" for name, bit in DERIVED_BITS.items()
 )
 STORED_EXPIRIES_SQL: Final[str] = ", ".join(
     [
@@ -89,8 +91,7 @@ STORED_EXPIRIES_SQL: Final[str] = ", ".join(
 def _view_column(name: str) -> str:
     if name not in DERIVED_FORMULAS:
         return name
-    bit = _bit(list(DERIVED_FORMULAS).index(name))
-    formula = DERIVED_FORMULAS[name]
+    bit, formula = DERIVED_BITS[name], DERIVED_FORMULAS[name]
     return f"CASE WHEN {KEPT_COLUMN} & {bit} = 0 THEN {formula} ELSE {name} END AS {name}"
 
 
@@ -124,7 +125,7 @@ def stored_arrow(
 
 def _one_chunk(frame: pl.DataFrame, schema: pl.Schema) -> pa.Table:
     # One chunk: a concat of per-body frames has a chunk per body, and DuckDB scans each as
-    # its own Arrow batch (a day's 5,760 chunks made the insert ~20x slower).
+    # its own Arrow batch, which made a day's insert many times slower.
     return frame.select(schema.names()).rechunk().to_arrow()
 
 

@@ -58,7 +58,8 @@ LAKE_OPTIONS: Final[dict[str, str | int]] = {
 TABLE_OPTIONS: Final[dict[str, dict[str, int | str]]] = {
     # Raw bodies: zstd level 1 writes faster than 3 and, on these bodies, no bigger.
     **{table: {"parquet_compression_level": 1} for table in ("responses", "quarantine")},
-    # Sorted when merged (SORTED_BY), not in every tick: a rebuild sorts its day itself.
+    # Sorted when merged (SORTED_BY), not in every tick: an import or a rebuild sorts its rows
+    # itself (storage.derived.stored_arrow).
     EXPIRY_ROWS: {"sort_on_insert": "false"},
 }
 

@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 from backquant.validation import parse_expiry_summary
 from storage import Warehouse, ingest_outcomes, rebuild_day
 from storage.bulk import bulk_ingest
-from storage.derived import ALL_KEPT, DERIVED_FORMULAS, EXPIRY_ROWS, KEPT_COLUMN
+from storage.derived import ALL_KEPT, DERIVED_BITS, DERIVED_FORMULAS, EXPIRY_ROWS, KEPT_COLUMN
 from storage.ingest import fetch_meta
 from storage.normalise import normalise
 from storage.schemas import TABLE_SORT_KEYS
@@ -68,7 +68,7 @@ def test_every_published_value_comes_back_bit_for_bit(tmp_path: Path) -> None:
     assert ticked[1:] == ([ALL_KEPT] * 4, (0, 0))
     # The rebuild stores only what its formula does not give back, and returns the same.
     assert_frame_equal(rebuilt[0], expected, check_exact=True)
-    bits = {name: 1 << index for index, name in enumerate(DERIVED_FORMULAS)}
+    bits = DERIVED_BITS
     assert rebuilt[1] == [
         bits["skew_25d"],
         bits["pcr"],
