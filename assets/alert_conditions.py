@@ -72,9 +72,9 @@ def _short(text: str | None) -> str:
 
 
 def lake_ready(config: LakeConfig) -> bool:
-    """True when the lake exists with termstore's current tables. Attaches read-only, so it
-    never creates a lake (a reader's first query would). Raises ``StorageError`` when the
-    catalog cannot be reached."""
+    """True when the lake exists with termstore's current tables. Attaches read-only and, unlike
+    ``Warehouse.connect``, never upgrades an older lake (that is a writer's job). Raises
+    ``StorageError`` when the catalog cannot be reached."""
     # The lake's modules load DuckDB: imported when a sensor evaluates, not when the code
     # location loads.
     from storage.lake import open_lake

@@ -5,15 +5,16 @@
     AWS_ENDPOINT_URL=… .venv/bin/python deploy/copy_lake.py --from-home ./warehouse
 
 The source is the local lake of ``--from-home`` (its catalog file and data directory, the
-default layout); the target is the lake the environment configures,
-as for every termstore command. The target is created like any new lake (tables, partitioning,
-views, options) and must hold no rows yet; then the raw archive (``responses``), the summary
-tables, ``ingest_log``, ``quarantine`` and ``hourly_sample`` are streamed across (Arrow, batch
-by batch, never the whole lake in memory) and committed together: the new lake has all of it
-or nothing. The source is only read.
+default layout), read where it is now: a copy of a home, at any path, will do. The target is
+the lake the environment configures, as for every termstore command. It is created like any new
+lake (tables, partitioning, views, options) and must hold no rows yet; then the raw archive
+(``responses``), the summary tables, ``ingest_log``, ``quarantine`` and ``hourly_sample`` are
+streamed across (Arrow, batch by batch, never the whole lake in memory) and committed together:
+the new lake has all of it or nothing. The source is only read; it must be at this termstore's
+schema version.
 
 Snapshots are not copied: time travel on the new lake starts at the copy. Run ``termstore
-maintain`` afterwards to merge the copied files into one per table and day.
+maintain`` afterwards to merge the copied files into one per table and month.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 import duckdb
 
 from storage.errors import StorageError
+from storage.lake import open_lake
 from storage.lake_config import CATALOG_ENV, HOME_ENV, LakeConfig
 from storage.lake_schema import LAKE_TABLES, SCHEMA_VERSION, schema_version
 from storage.warehouse import Warehouse
@@ -34,14 +36,15 @@ from storage.writes import transaction
 BATCH_ROWS = 10_000
 
 
-def copy_lake(source: Warehouse, target: Warehouse) -> dict[str, int]:
+def copy_lake(source: LakeConfig, target: Warehouse) -> dict[str, int]:
     """Rows copied per table. Raises StorageError saying what is wrong."""
-    if source.config.attach_target() == target.config.attach_target():
+    if source.attach_target() == target.config.attach_target():
         raise StorageError(
             "the source and the target are the same lake",
             advice=f"point {CATALOG_ENV} (and TERMSTORE_DATA_PATH) at the new lake",
         )
-    reader = source.connect()
+    # Read as it is: a reader of an older schema version would upgrade it (Warehouse.connect).
+    reader = open_lake(source, read_only=True, moved=True)
     try:
         version = schema_version(reader)
         if version != SCHEMA_VERSION:
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-home", type=Path, required=True, help="the source lake's home")
     arguments = parser.parse_args(argv)
     try:
-        source = Warehouse(LakeConfig.from_env(env={HOME_ENV: str(arguments.from_home)}))
+        source = LakeConfig.from_env(env={HOME_ENV: str(arguments.from_home)})
         target = Warehouse.open()
         started = time.perf_counter()
         copied = copy_lake(source, target)

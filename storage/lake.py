@@ -44,26 +44,31 @@ def attach(
     *,
     read_only: bool,
     snapshot_time: datetime | None = None,
+    moved: bool = False,
 ) -> None:
     """Attach the lake as ``lake`` and make it the default database.
 
     A writer creates a missing catalog file (SQLite in WAL mode, so readers in other processes
-    never block it); a reader of a missing catalog gets ``NotInitialisedError``."""
+    never block it); a reader of a missing catalog gets ``NotInitialisedError``. ``moved``: read
+    the data files under ``config.data_path`` whatever path the catalog recorded (a copied home;
+    the catalog keeps its data files' paths relative to it)."""
     # A bucket that cannot be listed fails before any catalog is created or attached.
-    if config.s3 is not None:
+    if config.data_on_s3:
         _check_s3_data_path(connection, config)
     catalog_file = config.catalog_file
     created = False
     if catalog_file is not None:
         created = _check_catalog_file(catalog_file, create=not read_only)
-    local_data = config.s3 is None and not read_only
+    local_data = not config.data_on_s3 and not read_only
     if local_data and catalog_file is not None:
         _check_local_data_path(config)
     options = []
     # The data path is stored in the catalog when the lake is created; naming another one
     # later is refused by DuckLake (the error says which).
-    if config.data_path_explicit or created:
+    if config.data_path_explicit or created or moved:
         options.append(f"DATA_PATH '{quoted(config.data_path)}'")
+    if moved:
+        options.append("OVERRIDE_DATA_PATH true")
     if read_only:
         options.append("READ_ONLY")
     if snapshot_time is not None:
@@ -98,8 +103,9 @@ def attach_error(config: LakeConfig, error: BaseException) -> StorageError:
         )
     if "requires the extension httpfs" in lowered:
         return LakeConfigError(
-            f"the lake keeps its data files on S3 but {DATA_PATH_ENV} is not set ({text})",
-            advice=f"set {DATA_PATH_ENV} to that s3:// path, and the AWS_* credentials",
+            f"the lake keeps its data files on S3 but no S3 credentials are set ({text})",
+            advice="export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_REGION, "
+            f"AWS_ENDPOINT_URL); {DATA_PATH_ENV} may stay unset, the catalog names the path",
         )
     if "data_path is not set" in lowered:
         return LakeConfigError(
@@ -232,12 +238,16 @@ def _check_s3_data_path(connection: duckdb.DuckDBPyConnection, config: LakeConfi
 
 
 def open_lake(
-    config: LakeConfig, *, read_only: bool, snapshot_time: datetime | None = None
+    config: LakeConfig,
+    *,
+    read_only: bool,
+    snapshot_time: datetime | None = None,
+    moved: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """A new connection with the lake attached (the caller closes it)."""
     connection = new_connection(config)
     try:
-        attach(connection, config, read_only=read_only, snapshot_time=snapshot_time)
+        attach(connection, config, read_only=read_only, snapshot_time=snapshot_time, moved=moved)
     except BaseException:
         connection.close()
         raise

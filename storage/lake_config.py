@@ -87,7 +87,14 @@ class LakeConfig:
         kind, target = _catalog(env.get(CATALOG_ENV, "").strip(), root)
         data_path_value = env.get(DATA_PATH_ENV, "").strip()
         data_path = _data_path(data_path_value, root)
-        s3 = _s3_settings(env) if data_path.startswith("s3://") else None
+        s3 = None
+        if data_path.startswith("s3://"):
+            s3 = _s3_settings(env)
+        elif env.get(CATALOG_ENV, "").strip() and not data_path_value and _has_s3_keys(env):
+            # A reader of a team's lake need not repeat the data path the catalog names; the
+            # AWS_* keys say it may be on S3. (Not for the default catalog file: AWS keys set
+            # for something else would make every local query load httpfs.)
+            s3 = _s3_settings(env)
         secrets = [
             value
             for value in (
@@ -112,7 +119,13 @@ class LakeConfig:
     @property
     def is_local(self) -> bool:
         """Catalog file and data directory on this machine (the default)."""
-        return self.catalog_kind == "sqlite" and self.s3 is None
+        return self.catalog_kind == "sqlite" and not self.data_on_s3
+
+    @property
+    def data_on_s3(self) -> bool:
+        """``TERMSTORE_DATA_PATH`` names an S3 path (unset, the catalog's path is used, and
+        ``s3`` holds the credentials for it when the AWS_* keys are set)."""
+        return self.data_path.startswith("s3://")
 
     @property
     def catalog_file(self) -> Path | None:
@@ -134,7 +147,9 @@ class LakeConfig:
         described = {
             "home": str(self.home),
             "catalog": self.redact(f"{self.catalog_kind}:{self.catalog_target}"),
-            "data path": self.data_path,
+            "data path": self.data_path
+            if self.data_path_explicit or self.catalog_kind == "sqlite"
+            else f"the one the catalog names ({DATA_PATH_ENV} unset)",
             "snapshot retention": f"{self.retention_days:g} days",
         }
         if self.s3 is not None:
@@ -201,6 +216,10 @@ def _data_path(value: str, home: Path) -> str:
             advice="use a local directory or s3://<bucket>/<prefix>",
         )
     return f"{Path(value).expanduser().resolve()}/"
+
+
+def _has_s3_keys(env: Mapping[str, str]) -> bool:
+    return bool(env.get("AWS_ACCESS_KEY_ID", "").strip() and env.get("AWS_SECRET_ACCESS_KEY", ""))
 
 
 def _s3_settings(env: Mapping[str, str]) -> S3Settings:

@@ -155,8 +155,9 @@ def _is_table(connection: duckdb.DuckDBPyConnection, lake: str, name: str) -> bo
 
 
 def ensure_schema(connection: duckdb.DuckDBPyConnection, lake: str) -> bool:
-    """Bring the attached, writable lake to ``SCHEMA_VERSION`` (one transaction); True when
-    anything had to change."""
+    """Bring the attached, writable lake to ``SCHEMA_VERSION``; True when anything had to
+    change. Tables and views change in one transaction; the options DuckLake sets outside a
+    transaction come before it (the lake's) and after it (each table's)."""
     if schema_version(connection) == SCHEMA_VERSION:
         return False
     for option, value in LAKE_OPTIONS.items():
@@ -181,10 +182,6 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, lake: str) -> bool:
             connection.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
         if _is_table(connection, lake, META_VIEW):
             connection.execute(f"DROP TABLE {META_VIEW}")
-        connection.execute(
-            f"CREATE OR REPLACE VIEW {META_VIEW} AS "
-            f"SELECT 'schema_version' AS key, '{SCHEMA_VERSION}' AS value"
-        )
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
@@ -194,6 +191,12 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, lake: str) -> bool:
             connection.execute(
                 f"CALL {lake}.set_option('{option}', {value}, table_name => '{table}')"
             )
+    # The version last: a writer stopped before this point leaves the old one, and the next
+    # writer does every (idempotent) step again, the table options included.
+    connection.execute(
+        f"CREATE OR REPLACE VIEW {META_VIEW} AS "
+        f"SELECT 'schema_version' AS key, '{SCHEMA_VERSION}' AS value"
+    )
     return True
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from storage.errors import NotInitialisedError, QueryError
+from storage.errors import QueryError
 from storage.lake import LAKE, open_lake
 from storage.lake_config import HOME_ENV, LakeConfig, resolve_home
 from storage.lake_schema import SCHEMA_VERSION, VIEW_NAMES, ensure_schema, schema_version
@@ -87,12 +87,12 @@ class Warehouse:
 
     def connect(self, as_of: datetime | None = None) -> duckdb.DuckDBPyConnection:
         """A new read-only connection with the lake attached as ``lake`` and in use (the
-        caller closes it); ``as_of`` attaches the lake as it was at that instant."""
-        try:
-            connection = open_lake(self.config, read_only=True, snapshot_time=as_of)
-        except NotInitialisedError:
-            self.initialise()
-            connection = open_lake(self.config, read_only=True, snapshot_time=as_of)
+        caller closes it); ``as_of`` attaches the lake as it was at that instant.
+
+        A missing lake is ``NotInitialisedError``: a reader never creates one (a mistyped home
+        would otherwise answer every query with empty tables). A lake of an older schema
+        version is brought up to date first, under the writer lock."""
+        connection = open_lake(self.config, read_only=True, snapshot_time=as_of)
         if as_of is None and schema_version(connection) != SCHEMA_VERSION:
             connection.close()
             self.initialise()

@@ -74,7 +74,7 @@ def demo(
         shutil.rmtree(home, ignore_errors=True)
         console.print(
             "The demo's warehouse was a throwaway home, now removed: pass --keep DIR to keep it "
-            'and query it with termstore sql --home DIR "..."'
+            'and query it with termstore sql --home DIR/warehouse "..."'
         )
     else:
         console.print(f'warehouse: {result.home}  (termstore sql --home {result.home} "...")')

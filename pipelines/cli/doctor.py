@@ -220,8 +220,8 @@ def _data_path_check(lake: LakeConfig, data_path: str) -> tuple[bool, str]:
     if data_path.startswith("s3://"):
         if lake.s3 is None:
             return False, (
-                f"the lake's data path is {data_path} but {DATA_PATH_ENV} is not set, so no S3 "
-                f"settings are loaded; set {DATA_PATH_ENV}={data_path} and the AWS_* variables"
+                f"the lake's data path is {data_path} but no S3 credentials are set; export "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_REGION, AWS_ENDPOINT_URL)"
             )
         return _s3_data_path(lake, data_path)
     if "://" in data_path:

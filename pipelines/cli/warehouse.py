@@ -169,7 +169,8 @@ def maintain(home: HomeOption = None) -> None:
 @app.command("attach-sql")
 def attach_sql(home: HomeOption = None) -> None:
     """Print the SQL that attaches this lake read-only in a DuckDB 1.5.5 CLI or client:
-    `duckdb -init <(termstore attach-sql)`. It holds no secret (see the README)."""
+    `termstore attach-sql > attach.sql`, then `duckdb -init attach.sql`. It holds no secret
+    (see the README)."""
     from storage import Warehouse
     from storage.lake import attach_script
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from assets.display import display_number, display_value
-from pipelines.cli import app
+from pipelines.cli import app, main
 from pipelines.cli.tables import Result, render
 from storage import Warehouse, ingest_outcomes
 from tests.storage.helpers import BASE_TIME, tick
@@ -181,3 +182,19 @@ def test_a_report_title_is_printed_as_given(capsys: pytest.CaptureFixture[str]) 
 
     print_rows("Rebuild → /data/[bold]lake[/]", [{"symbol": "BTCUSDT"}])
     assert "Rebuild → /data/[bold]lake[/]" in capsys.readouterr().out
+
+
+def test_a_query_of_a_home_with_no_lake_says_so_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A mistyped --home must not answer with the empty tables of a lake it just created.
+    missing = tmp_path / "typo"
+    argv = ["termstore", "sql", "SELECT count(*) FROM snapshots", "--home", str(missing)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    error = " ".join(capsys.readouterr().err.split())
+    assert f"there is no lake catalog at {missing / 'catalog.sqlite'} yet" in error
+    assert "termstore ingest --once" in error
+    assert not missing.exists()

@@ -55,6 +55,9 @@ def test_a_throwaway_demo_names_no_warehouse_it_removed(
 
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
-    assert "--keep DIR" in output
+    # The kept lake is DIR/warehouse (first test): the hint names that.
+    assert (
+        "pass --keep DIR to keep it and query it with termstore sql --home DIR/warehouse" in output
+    )
     assert str(tmp_path) not in output.replace(str(tmp_path / "d.png"), "")
     assert not list(tmp_path.glob("termstore-demo-*"))

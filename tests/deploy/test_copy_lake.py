@@ -1,6 +1,7 @@
 """Moving a local lake to PostgreSQL + S3 with deploy/copy_lake.py, as docs/production.md says:
-every row of every table arrives, in one commit, the views answer as before, the source is
-untouched, and a second copy into the now non-empty lake is refused."""
+every row of every table arrives, in one commit, the views answer as before, the source (a copy
+of the home at another path) is untouched, a second copy into the now non-empty lake is refused,
+and so is a source of an older schema version, which stays as it was."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import psycopg
 
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage import LakeConfig, Warehouse, ingest_outcomes
-from storage.lake_schema import LAKE_TABLES
+from storage.lake_schema import LAKE_TABLES, META_VIEW, SCHEMA_VERSION
 from tests.storage.helpers import body, outcome, tick
 from tests.support.compose_loopback import DEPLOY
 from tests.support.services import PostgresServer, S3Server
@@ -90,13 +91,17 @@ def test_a_local_lake_moves_to_postgresql_and_s3_whole(
         )
         before = contents(warehouse)
         gaps_before = warehouse.sql(GAPS).to_dicts()
-    catalog_bytes = (source / "catalog.sqlite").read_bytes()
     assert before["responses"] and before["ingest_log"] and before["quarantine"]
+    # A copy of the home at another path, as docs/production.md mounts it into a container:
+    # the catalog recorded the old data path, which no longer exists.
+    copied_home = tmp_path / "import"
+    source.rename(copied_home)
+    catalog_bytes = (copied_home / "catalog.sqlite").read_bytes()
 
     env = team_env(postgres_server, s3_server)
     machine = tmp_path / "machine"
     machine.mkdir()
-    done = copy(source, env, machine)
+    done = copy(copied_home, env, machine)
     assert done.returncode == 0, done.stderr
     for table, rows in before.items():
         assert f"{table}: {len(rows)} rows" in done.stdout, done.stdout
@@ -109,11 +114,34 @@ def test_a_local_lake_moves_to_postgresql_and_s3_whole(
         snapshots = warehouse.sql("SELECT count(*) AS n FROM ducklake_snapshots('lake')").item()
     assert gaps_after == gaps_before
     assert [row["outcomes"] for row in gaps_before if row["symbol"] == "BTCUSDT"] == ["no_attempt"]
-    assert snapshots <= 3, snapshots  # creation, schema, copy
-    assert (source / "catalog.sqlite").read_bytes() == catalog_bytes
+    assert snapshots <= 4, snapshots  # creation, schema, its version, copy
+    assert (copied_home / "catalog.sqlite").read_bytes() == catalog_bytes
     keys = s3_server.list_keys(env["TERMSTORE_DATA_PATH"].split("/")[2])
     assert any(key.startswith("lake/main/responses/") for key in keys), keys
 
-    again = copy(source, env, machine)
+    again = copy(copied_home, env, machine)
     assert again.returncode == 2
     assert "already has rows" in again.stderr and "new, empty lake" in again.stderr
+
+
+def test_a_source_of_an_older_schema_version_is_refused_and_left_as_it_was(
+    tmp_path: Path, postgres_server: PostgresServer, s3_server: S3Server
+) -> None:
+    source = tmp_path / "warehouse"
+    with Warehouse.open(source) as warehouse:
+        ingest_outcomes(warehouse, tick(START))
+        with warehouse.writer() as lake:
+            lake.execute(
+                f"CREATE OR REPLACE VIEW {META_VIEW} AS "
+                "SELECT 'schema_version' AS key, '8' AS value"
+            )
+    catalog_bytes = (source / "catalog.sqlite").read_bytes()
+    machine = tmp_path / "machine"
+    machine.mkdir()
+
+    refused = copy(source, team_env(postgres_server, s3_server), machine)
+
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"schema is version 8, this termstore's is {SCHEMA_VERSION}" in refused.stderr
+    assert "termstore maintain" in refused.stderr
+    assert (source / "catalog.sqlite").read_bytes() == catalog_bytes

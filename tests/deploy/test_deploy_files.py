@@ -28,6 +28,7 @@ import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
 
+from storage.lake_config import LakeConfig
 from tests.support.compose_loopback import (
     COMPOSE_FILE,
     DEPLOY,
@@ -154,6 +155,24 @@ def test_a_missing_secret_stops_compose_naming_it() -> None:
     variables = {**example_variables(), "BACKQUANT_API_KEY": ""}
     with pytest.raises(InterpolationError, match="BACKQUANT_API_KEY"):
         interpolate_tree(load_compose(), variables)
+
+
+def test_an_empty_s3_endpoint_means_aws_itself() -> None:
+    # env.example and docs/production.md: S3_ENDPOINT_URL set empty is AWS, unset the MinIO
+    # service; Compose's ":-" would turn the empty value into the default.
+    services = {
+        endpoint: interpolate_tree(load_compose(), variables)["services"]["codeserver"]
+        for endpoint, variables in (
+            ("empty", {**example_variables(), "S3_ENDPOINT_URL": ""}),
+            ("unset", {k: v for k, v in example_variables().items() if k != "S3_ENDPOINT_URL"}),
+        )
+    }
+    lakes = {
+        endpoint: LakeConfig.from_env(env=environment(service, {}))
+        for endpoint, service in services.items()
+    }
+    assert lakes["empty"].s3 is not None and lakes["empty"].s3.endpoint is None
+    assert lakes["unset"].s3 is not None and lakes["unset"].s3.endpoint == "minio:9000"
 
 
 def test_services_restart_alone_report_their_health_and_start_in_order() -> None:

@@ -93,3 +93,13 @@ def test_a_lake_on_postgres_and_s3_is_shared_by_machines_with_nothing_else_in_co
     assert read.returncode == 0, read.stdout + read.stderr
     assert orjson.loads(read.stdout) == expected
     assert list(third.iterdir()) == [], "a reader writes nothing to its home"
+
+    # A reader needs no TERMSTORE_DATA_PATH: the catalog names the path, the AWS_* keys open it.
+    fourth = tmp_path / "fourth"
+    fourth.mkdir()
+    env = _machine_env(fourth, team_lake)
+    del env["TERMSTORE_DATA_PATH"]
+    read = _termstore(env, tmp_path, "sql", "--format", "json", ROWS_QUERY)
+    assert read.returncode == 0, read.stdout + read.stderr
+    assert orjson.loads(read.stdout) == expected
+    assert list(fourth.iterdir()) == [], "a reader writes nothing to its home"

@@ -36,6 +36,7 @@ def test_every_chart_is_a_png_of_the_expected_size(
 
 def test_charts_of_an_empty_warehouse_still_render(tmp_path: Path) -> None:
     with Warehouse.open(tmp_path / "empty") as warehouse:
+        warehouse.initialise()
         charts = render_charts(warehouse, names=("term_structure", "oi_by_expiry"))
     assert {name: png_size(png) for name, png in charts.items()} == {
         "term_structure": PIXELS,

@@ -59,6 +59,7 @@ def test_a_default_lake_is_created_where_the_config_says(tmp_path: Path) -> None
 def test_connections_refuse_unsigned_extensions_once_the_lake_is_loaded(tmp_path: Path) -> None:
     # The wheels' binaries load without the signature check; a query must not load others.
     with Warehouse.open(config=LakeConfig.from_env(tmp_path / "home", env={})) as warehouse:
+        warehouse.initialise()
         setting = "SELECT current_setting('allow_unsigned_extensions') AS allowed"
         assert warehouse.sql(setting).item() is False
         with warehouse.writer() as connection:

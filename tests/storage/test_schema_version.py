@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import duckdb
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
-from storage import Warehouse, ingest_outcomes, rebuild_day
+from storage import Warehouse, ingest_outcomes, lake_schema, rebuild_day
 from storage.derived import EXPIRY_ROWS
-from storage.lake_schema import META_VIEW, SCHEMA_VERSION, schema_version
+from storage.lake_schema import META_VIEW, SCHEMA_VERSION, TABLE_OPTIONS, schema_version
 from storage.maintenance import maintain
 from storage.schemas import TIME_COLUMNS
 from tests.storage.helpers import BASE_TIME, tables, tick
@@ -133,3 +135,30 @@ def test_a_lake_that_kept_expiries_as_a_table_moves_its_rows_to_expiry_rows(tmp_
     assert [path for path in paths["data_file"] if "/month=3/" not in path] == []
     for name, frame in before.items():
         assert_frame_equal(after[name], frame, check_exact=True)
+
+
+def test_a_writer_stopped_before_the_table_options_leaves_the_old_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The table options are set after the schema's transaction commits; were the version
+    # recorded first, a writer stopped in between would leave a lake without them for good.
+    home = tmp_path / "home"
+    failing = {**TABLE_OPTIONS, "responses": {"no_such_option": 1}}
+    monkeypatch.setattr(lake_schema, "TABLE_OPTIONS", failing)
+    with Warehouse.open(home) as warehouse, pytest.raises(duckdb.Error, match="no_such_option"):
+        warehouse.initialise()
+    monkeypatch.setattr(lake_schema, "TABLE_OPTIONS", TABLE_OPTIONS)
+
+    with Warehouse.open(home) as warehouse:
+        with warehouse.writer() as lake:
+            assert schema_version(lake) == SCHEMA_VERSION
+        options = warehouse.sql(
+            "SELECT scope_entry, option_name, value FROM lake.options() WHERE scope = 'TABLE'"
+        )
+    stored = {(entry.split(".")[-1], name): value for entry, name, value in options.rows()}
+    expected = {
+        (table, name): str(value).lower()
+        for table, names in TABLE_OPTIONS.items()
+        for name, value in names.items()
+    }
+    assert {key: stored.get(key, "").lower() for key in expected} == expected
