@@ -363,10 +363,16 @@ class DoctorAlert:
 
 
 def doctor_alerts(
-    lake: LakeConfig, env: Mapping[str, str] | None = None, now: datetime | None = None
+    lake: LakeConfig,
+    env: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+    *,
+    dagster_readable: bool = True,
 ) -> list[DoctorAlert]:
     """The open alerts as of now, evaluated here (so they show even when the daemon is down),
-    and the messages the sensors still hold for the webhook."""
+    and the messages the sensors still hold for the webhook. ``dagster_readable=False``: the
+    instance's storage failed its check, so it is not opened (Dagster would retry for seconds,
+    logging each attempt)."""
     source = os.environ if env is None else env
     at = now or utc_now()
     try:
@@ -383,7 +389,11 @@ def doctor_alerts(
         )
     ]
     rows.extend(_check_rows(feed_checks(lake, at, settings.thresholds)))
-    rows.extend(_dagster_rows(source, at))
+    if dagster_readable:
+        rows.extend(_dagster_rows(source, at))
+    else:
+        reason = "Dagster's instance storage cannot be read (see its check above)"
+        rows.append(DoctorAlert("jobs", "unknown", reason))
     url = source.get(ALERT_WEBHOOK_ENV, "").strip()
     return [DoctorAlert(row.alert, row.status, redact(row.detail, url)) for row in rows]
 

@@ -83,7 +83,8 @@ def doctor() -> None:
     if size is not None:
         checks.append(("lake files and snapshots", True, size))
     checks.append(("lake data path", *_data_path_check(lake, stored_path or lake.data_path)))
-    checks.append(("Dagster instance storage", *_instance_storage_check()))
+    instance_ok, instance_detail = _instance_storage_check()
+    checks.append(("Dagster instance storage", instance_ok, instance_detail))
 
     results = Table(title="Checks")
     for column in ("check", "status", "detail"):
@@ -91,12 +92,12 @@ def doctor() -> None:
     for name, ok, detail in checks:
         results.add_row(name, _status(ok), escape(_scrub(lake, detail)))
     console.print(results)
-    _print_alerts(lake)
+    _print_alerts(lake, dagster_readable=instance_ok is not False)
     if any(ok is False for _, ok, _ in checks):
         raise typer.Exit(1)
 
 
-def _print_alerts(lake: LakeConfig) -> None:
+def _print_alerts(lake: LakeConfig, *, dagster_readable: bool) -> None:
     """The open alerts, evaluated now (so they show with the daemon down), the latest run of
     each watched job and what waits for the webhook. They do not change the exit code."""
     # Imported here: Dagster is slow to import and only this part of doctor needs it.
@@ -106,7 +107,7 @@ def _print_alerts(lake: LakeConfig) -> None:
     for column in ("alert", "status", "detail"):
         table.add_column(column)
     colours = {"open": "red", "queued": "yellow", "unknown": "yellow", "ok": "green"}
-    for row in doctor_alerts(lake):
+    for row in doctor_alerts(lake, dagster_readable=dagster_readable):
         status = f"[{colours.get(row.status, 'white')}]{row.status}[/]"
         table.add_row(row.alert, status, escape(_scrub(lake, row.detail)))
     console.print(table)

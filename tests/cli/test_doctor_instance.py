@@ -145,3 +145,6 @@ def test_doctor_shows_the_instance_check(
     (row,) = [line for line in result.output.splitlines() if f"│ {CHECK} " in line]
     assert "FAIL" in row and "cannot reach" in row
     assert result.exit_code == 1
+    # The alerts table does not open the instance it could not reach (Dagster would retry).
+    (jobs,) = [line for line in result.output.splitlines() if line.startswith("│ jobs ")]
+    assert "unknown" in jobs and "cannot be read (see its check above)" in jobs
