@@ -45,15 +45,17 @@ def attach(
     read_only: bool,
     snapshot_time: datetime | None = None,
     moved: bool = False,
+    probe_s3: bool = True,
 ) -> None:
     """Attach the lake as ``lake`` and make it the default database.
 
     A writer creates a missing catalog file (SQLite in WAL mode, so readers in other processes
     never block it); a reader of a missing catalog gets ``NotInitialisedError``. ``moved``: read
     the data files under ``config.data_path`` whatever path the catalog recorded (a copied home;
-    the catalog keeps its data files' paths relative to it)."""
+    the catalog keeps its data files' paths relative to it). ``probe_s3=False`` skips the
+    listing of an S3 data path (``termstore doctor`` checks it on its own)."""
     # A bucket that cannot be listed fails before any catalog is created or attached.
-    if config.data_on_s3:
+    if config.data_on_s3 and probe_s3:
         _check_s3_data_path(connection, config)
     catalog_file = config.catalog_file
     created = False

@@ -41,7 +41,7 @@ from storage.derived import (
 from storage.research.views import HOURLY_SAMPLE_TABLE, research_views
 from storage.schemas import TABLE_SCHEMAS, TIME_COLUMNS, create_table_sql
 
-SCHEMA_VERSION: Final[str] = "9"
+SCHEMA_VERSION: Final[str] = "10"
 META_VIEW: Final[str] = "termstore_meta"
 """Key/value settings (``schema_version``) as a view of constants: a reader checks the version
 on attach from the catalog alone, without listing or reading a data file. (Up to schema
@@ -90,13 +90,14 @@ ORDER BY e.symbol, e.position
 
 # Per symbol, the due minutes (every ``every`` from the hour) in [since, until) with no stored
 # attempt: its attempts' outcomes, or "no attempt" when nothing ran (docs/data-dictionary.md).
+# ``until`` stops at the current minute: a minute still to come is no gap.
 INGEST_GAPS_MACRO: Final[str] = "ingest_gaps_between"
 INGEST_GAPS_MACRO_SQL: Final[str] = f"""
 CREATE OR REPLACE MACRO {INGEST_GAPS_MACRO}(since, until, every := INTERVAL 1 MINUTE) AS TABLE
 WITH span AS (
     SELECT CAST(epoch(every) AS BIGINT) AS step,
            CAST(floor(epoch(since) / epoch(every)) AS BIGINT) AS first_slot,
-           CAST(floor(epoch(until) / epoch(every)) AS BIGINT) AS end_slot
+           CAST(floor(epoch(least(until, now())) / epoch(every)) AS BIGINT) AS end_slot
 ),
 expected AS (
     SELECT symbol, slot * step AS at_s

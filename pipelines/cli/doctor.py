@@ -10,7 +10,6 @@ failure, since the first ingest creates it.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -210,7 +209,7 @@ def _attach_read_only(lake: LakeConfig) -> duckdb.DuckDBPyConnection:
 
     connection = new_connection(lake)
     try:
-        attach(connection, dataclasses.replace(lake, s3=None), read_only=True)
+        attach(connection, lake, read_only=True, probe_s3=False)
     except BaseException:
         connection.close()
         raise

@@ -115,6 +115,17 @@ def test_the_view_runs_from_the_first_attempt_to_the_current_minute(
     assert listed in expected
 
 
+def test_a_span_that_ends_later_stops_at_the_current_minute(warehouse: Warehouse) -> None:
+    # A minute still to come is no gap, however far the span asked about runs.
+    warehouse.initialise()
+    this_minute = datetime.now(UTC).replace(second=0, microsecond=0)
+    found = gaps(warehouse, this_minute - 3 * MINUTE, this_minute + 60 * MINUTE)
+    after = datetime.now(UTC).replace(second=0, microsecond=0)
+    listed = sorted(set(found["minute"]))
+    assert listed[0] == this_minute - 3 * MINUTE
+    assert listed[-1] in {this_minute - MINUTE, after - MINUTE}, listed
+
+
 def test_an_empty_lake_has_no_gaps_and_a_span_with_no_log_is_all_no_attempt(
     warehouse: Warehouse,
 ) -> None:
