@@ -6,14 +6,18 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
 
 def _int_or_none(value: str | None) -> int | None:
+    """The header as an integer; None when it is not one, or not one a 64-bit column holds."""
     if value is None:
         return None
     try:
-        return int(value.strip())
+        number = int(value.strip())
     except ValueError:
         return None
+    return number if _INT64_MIN <= number <= _INT64_MAX else None
 
 
 def _seconds_or_none(value: str | None) -> float | None:

@@ -75,7 +75,8 @@ def archived_keys(
     wanted = sorted(set(keys))
     if not wanted:
         return set()
-    lowest, highest = wanted[0][1], max(at for _, at in wanted)
+    instants = [at for _, at in wanted]
+    lowest, highest = min(instants), max(instants)
     rows = connection.execute(
         f"SELECT symbol, computed_at FROM {RESPONSES} "
         "WHERE computed_at BETWEEN ? AND ? AND symbol IN (SELECT unnest(?))",

@@ -118,10 +118,14 @@ def _import_day(
     fates = land(bodies, _archived_fetches(connection, day), landing)
     kept = _kept_bodies(connection, [refusal for _, refusal in fates if refusal is not None])
     outcomes = _quarantine(landing, fates, kept)
-    landing.log = _new_attempts(
+    landing.log, superseded = _new_attempts(
         connection, [_log_entry(items[o.position].fetch, o) for o in outcomes]
     )
     with transaction(connection, warehouse.config, f"the import of {day}"):
+        for symbol, started_at in superseded:
+            connection.execute(
+                "DELETE FROM ingest_log WHERE symbol = ? AND started_at = ?", [symbol, started_at]
+            )
         landing.write(connection)
         # Rows landing in a day that already has its hourly sample re-sample it.
         keys = [(record.symbol, record.computed_at) for record in landing.records]
@@ -154,20 +158,28 @@ def _quarantine(landing: Landing, fates: list[Fate], stored: dict[str, bytes]) -
 
 def _new_attempts(
     connection: duckdb.DuckDBPyConnection, entries: list[IngestLogEntry]
-) -> list[IngestLogEntry]:
-    """One log row per fetch attempt ``(symbol, started_at)`` not logged yet: its first body's."""
+) -> tuple[list[IngestLogEntry], list[tuple[str, datetime]]]:
+    """One log row per fetch attempt ``(symbol, started_at)`` not logged yet (its first body's),
+    and the attempts whose logged refusal a stored body now supersedes (a captured body fixed
+    and imported again): their rows are replaced, so the minute is no longer a gap."""
     first: dict[tuple[str, datetime], IngestLogEntry] = {}
     for entry in entries:
         first.setdefault((entry.symbol, entry.started_at), entry)
     if not first:
-        return []
+        return [], []
     starts = [started_at for _, started_at in first]
     rows = connection.execute(
-        "SELECT symbol, started_at FROM ingest_log WHERE started_at BETWEEN ? AND ?",
+        "SELECT symbol, started_at, outcome FROM ingest_log WHERE started_at BETWEEN ? AND ?",
         [min(starts), max(starts)],
     ).fetchall()
-    logged = {(symbol, at.astimezone(UTC)) for symbol, at in rows}
-    return [entry for attempt, entry in first.items() if attempt not in logged]
+    logged = {(symbol, at.astimezone(UTC)): outcome for symbol, at, outcome in rows}
+    superseded = [
+        attempt
+        for attempt, entry in first.items()
+        if entry.outcome == STORED and logged.get(attempt, STORED) != STORED
+    ]
+    fresh = [entry for attempt, entry in first.items() if attempt not in logged]
+    return fresh + [first[attempt] for attempt in superseded], superseded
 
 
 def _log_entry(fetch: FetchMeta, outcome: BodyOutcome) -> IngestLogEntry:

@@ -172,6 +172,12 @@ def _json_text(value: Mapping[str, Any] | None) -> str | None:
     return None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def _count(value: int | None, path: str) -> int | None:
+    """A count of the body, within its INTEGER column."""
+    checked(value, path, _INT32_MIN, _INT32_MAX)
+    return value
+
+
 def snapshot_row(parsed: ParsedSummary, fetch: FetchMeta) -> dict[str, Any]:
     """The snapshot row; also every body-level check (symbol, key, spot, times)."""
     response = parsed.response
@@ -195,11 +201,11 @@ def snapshot_row(parsed: ParsedSummary, fetch: FetchMeta) -> dict[str, Any]:
         "meta_rate_limit": _json_text(meta.rate_limit),
         "meta_extra": _json_text(meta.extra),
         "expiry_count": len(data.expiries),
-        "anchor_count": data.anchor_count,
-        "type_count_daily": data.type_counts.daily,
-        "type_count_weekly": data.type_counts.weekly,
-        "type_count_monthly": data.type_counts.monthly,
-        "type_count_quarterly": data.type_counts.quarterly,
+        "anchor_count": _count(data.anchor_count, "data.anchor_count"),
+        "type_count_daily": _count(data.type_counts.daily, "data.type_counts.daily"),
+        "type_count_weekly": _count(data.type_counts.weekly, "data.type_counts.weekly"),
+        "type_count_monthly": _count(data.type_counts.monthly, "data.type_counts.monthly"),
+        "type_count_quarterly": _count(data.type_counts.quarterly, "data.type_counts.quarterly"),
         "fetch_started_at": fetch.started_at,
         "fetch_finished_at": fetch.finished_at,
         "latency_s": fetch.latency_s,

@@ -66,8 +66,13 @@ side compress better (docs/benchmarks.md)."""
 
 
 def _follows(name: str) -> str:
-    """Whether ``name``'s published value is exactly what its formula gives."""
-    return f"{name} IS NOT DISTINCT FROM ({DERIVED_FORMULAS[name]})"
+    """Whether ``name``'s published value is exactly what its formula gives (-0.0 is not 0.0:
+    SQL compares them equal, but the published sign is kept)."""
+    formula = DERIVED_FORMULAS[name]
+    return (
+        f"({name} IS NOT DISTINCT FROM ({formula}) "
+        f"AND coalesce(signbit({name}) = signbit({formula}), true))"
+    )
 
 
 def _stored_column(name: str) -> str:

@@ -33,6 +33,10 @@ class NotInitialisedError(StorageError):
     """The catalog has no termstore tables yet and this handle may not create them."""
 
 
+class NewerLakeError(StorageError):
+    """The lake was brought to a schema version this termstore does not know: a newer one."""
+
+
 class WriterBusyError(StorageError):
     """Another termstore writer has held the writer lock for longer than we would wait."""
 

@@ -23,6 +23,7 @@ from storage.landing import Body, Fate, Landing, keyed, land
 from storage.quarantine import Refusal
 from storage.records import FetchMeta, IngestLogEntry, RejectedValueError, check_symbol
 from storage.reports import DUPLICATE, SymbolReport, TickReport
+from storage.research.hourly_tier import resample_late_rows
 from storage.warehouse import Warehouse
 from storage.writes import transaction
 
@@ -134,6 +135,10 @@ def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) 
         ]
         landing.log = [_log_entry(o, r) for o, r in zip(supported, reports, strict=True)]
         written = landing.write(lake)
+        # A late body (computed in a day already sampled, e.g. served stale just after
+        # midnight) re-samples that day; today's, the usual case, costs no query.
+        stored = [(record.symbol, record.computed_at) for record in landing.records]
+        resample_late_rows(lake, stored, started_at)
     reports += [_unsupported(o) for o in ordered if o.symbol not in SUPPORTED_SYMBOLS]
     return TickReport(
         started_at=started_at,

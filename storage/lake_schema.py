@@ -38,10 +38,11 @@ from storage.derived import (
     create_stored_sql,
     stored_table,
 )
+from storage.errors import NewerLakeError
 from storage.research.views import HOURLY_SAMPLE_TABLE, research_views
 from storage.schemas import TABLE_SCHEMAS, TIME_COLUMNS, create_table_sql
 
-SCHEMA_VERSION: Final[str] = "10"
+SCHEMA_VERSION: Final[str] = "11"
 META_VIEW: Final[str] = "termstore_meta"
 """Key/value settings (``schema_version``) as a view of constants: a reader checks the version
 on attach from the catalog alone, without listing or reading a data file. (Up to schema
@@ -155,12 +156,31 @@ def _is_table(connection: duckdb.DuckDBPyConnection, lake: str, name: str) -> bo
     return bool(row and row[0])
 
 
+def is_older(version: str | None) -> bool:
+    """A lake at ``version`` (None: no termstore tables) needs this termstore's upgrade."""
+    return version is None or int(version) < int(SCHEMA_VERSION)
+
+
+def refuse_newer(version: str | None) -> None:
+    """``NewerLakeError`` for a lake a newer termstore has upgraded: this one would write the
+    older layout into it, or put its older views back."""
+    if version is not None and int(version) > int(SCHEMA_VERSION):
+        raise NewerLakeError(
+            f"the lake is at schema version {version}, newer than this termstore's "
+            f"{SCHEMA_VERSION} (another machine runs a newer termstore)",
+            advice="upgrade termstore here (git pull, then make setup) before writing to it",
+        )
+
+
 def ensure_schema(connection: duckdb.DuckDBPyConnection, lake: str) -> bool:
     """Bring the attached, writable lake to ``SCHEMA_VERSION``; True when anything had to
     change. Tables and views change in one transaction; the options DuckLake sets outside a
-    transaction come before it (the lake's) and after it (each table's)."""
-    if schema_version(connection) == SCHEMA_VERSION:
+    transaction come before it (the lake's) and after it (each table's). A lake of a newer
+    version is refused (``refuse_newer``)."""
+    version = schema_version(connection)
+    if version == SCHEMA_VERSION:
         return False
+    refuse_newer(version)
     for option, value in LAKE_OPTIONS.items():
         rendered = value if isinstance(value, int) else f"'{value}'"
         connection.execute(f"CALL {lake}.set_option('{option}', {rendered})")

@@ -10,13 +10,15 @@ the rows, read in the transaction that replaces them. The writer lock keeps a ti
 machine from landing in between; a tick another machine commits meanwhile makes DuckLake refuse
 the commit, and the day is read and replaced again.
 Rebuilding a day twice gives the same rows. The ingest log and the quarantine are not derived
-from the archive and are left as they are.
+from the archive and are left as they are. A key archived more than once keeps its earliest
+fetch: the rebuild deletes the other copies from the archive, so each key is stored once.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 
@@ -24,7 +26,14 @@ import duckdb
 import polars as pl
 
 from backquant.symbols import SUPPORTED_SYMBOLS
-from storage.archive import ArchiveRecord, archived_days, day_bounds, read_day
+from storage.archive import (
+    RESPONSES,
+    ArchiveRecord,
+    archived_days,
+    day_bounds,
+    read_day,
+    records_frame,
+)
 from storage.derived import stored_table
 from storage.normalise import normalise_batch
 from storage.parsing import parse_summaries
@@ -67,6 +76,28 @@ def replace_day(
     replace_hourly_sample(connection, day, symbols, now)
 
 
+def _archived_once(
+    connection: duckdb.DuckDBPyConnection, records: list[ArchiveRecord]
+) -> tuple[list[ArchiveRecord], int]:
+    """A symbol-day's records, one per key (the earliest fetch), and how many copies were
+    deleted from the archive, inside the caller's transaction."""
+    first: dict[datetime, ArchiveRecord] = {}
+    for record in sorted(records, key=lambda r: (r.computed_at, r.fetch.started_at)):
+        first.setdefault(record.computed_at, record)
+    copies = len(records) - len(first)
+    if copies:
+        counts: dict[datetime, int] = {}
+        for record in records:
+            counts[record.computed_at] = counts.get(record.computed_at, 0) + 1
+        twice = [at for at, n in counts.items() if n > 1]
+        connection.execute(
+            f"DELETE FROM {RESPONSES} WHERE symbol = ? AND computed_at IN (SELECT unnest(?))",
+            [records[0].symbol, twice],
+        )
+        insert(connection, RESPONSES, records_frame([first[at] for at in twice]))
+    return list(first.values()), copies
+
+
 def _rebuilt(day: date, records: list[ArchiveRecord]) -> tuple[SummaryFrames, SymbolDayRebuild]:
     """A symbol-day's rows from its archived records, each table sorted by its key, and its
     report: a body today's code refuses stays archived and is reported."""
@@ -98,15 +129,27 @@ def _rebuild_day(
     # commits meanwhile makes the commit conflict (and the day is rebuilt again), never vanish.
     with transaction(connection, warehouse.config, f"the rebuild of {day}"):
         archived = read_day(connection, day, symbols)
+        copies: dict[str, int] = {}
+        for symbol, records in archived.items():
+            archived[symbol], copies[symbol] = _archived_once(connection, records)
         rebuilt = {
             symbol: _rebuilt(day, records) for symbol, records in archived.items() if records
         }
         frames = SummaryFrames.concat(frames for frames, _ in rebuilt.values())
         replace_day(connection, day, symbols, frames.as_tables(), datetime.now(UTC))
     return [
-        rebuilt[symbol][1] if symbol in rebuilt else _missing(connection, symbol, day)
+        _with_copies(rebuilt[symbol][1], copies[symbol])
+        if symbol in rebuilt
+        else _missing(connection, symbol, day)
         for symbol in symbols
     ]
+
+
+def _with_copies(report: SymbolDayRebuild, copies: int) -> SymbolDayRebuild:
+    if not copies:
+        return report
+    message = f"{copies} second copies of archived responses deleted (each key is kept once)"
+    return replace(report, message=message)
 
 
 def _rebuild(warehouse: Warehouse, days: list[date], symbols: Sequence[str]) -> RebuildReport:

@@ -19,7 +19,7 @@ import polars as pl
 from storage.errors import QueryError
 from storage.lake import LAKE, open_lake
 from storage.lake_config import HOME_ENV, LakeConfig, resolve_home
-from storage.lake_schema import SCHEMA_VERSION, VIEW_NAMES, ensure_schema, schema_version
+from storage.lake_schema import VIEW_NAMES, ensure_schema, is_older, schema_version
 from storage.locking import CatalogLock, writer_lock
 from storage.schemas import TABLE_SCHEMAS
 
@@ -91,9 +91,10 @@ class Warehouse:
 
         A missing lake is ``NotInitialisedError``: a reader never creates one (a mistyped home
         would otherwise answer every query with empty tables). A lake of an older schema
-        version is brought up to date first, under the writer lock."""
+        version is brought up to date first, under the writer lock; one of a newer version is
+        read as it is."""
         connection = open_lake(self.config, read_only=True, snapshot_time=as_of)
-        if as_of is None and schema_version(connection) != SCHEMA_VERSION:
+        if as_of is None and is_older(schema_version(connection)):
             connection.close()
             self.initialise()
             connection = open_lake(self.config, read_only=True)

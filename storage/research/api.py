@@ -115,11 +115,12 @@ def term_structure(warehouse: Warehouse, symbol: str, at: Instant | None = None)
             if latest is not None:
                 break
         if latest is None:
-            return warehouse.sql("SELECT * FROM expiries LIMIT 0")
-        rows = warehouse.sql(
-            f"SELECT * FROM expiries WHERE {where} "  # noqa: S608
-            f"AND computed_at = {_instant_sql(latest)}"
-        )
+            rows = warehouse.sql("SELECT * FROM expiries LIMIT 0")
+        else:
+            rows = warehouse.sql(
+                f"SELECT * FROM expiries WHERE {where} "  # noqa: S608
+                f"AND computed_at = {_instant_sql(latest)}"
+            )
     return rows.with_columns((pl.col("years_to_expiry") * 365).alias("days_to_expiry")).sort(
         "expiry_at", "expiry", nulls_last=True
     )
@@ -138,9 +139,10 @@ def constant_maturity(
     every snapshot with ``every="snapshot"``. A sampled series carries
     ``period_start`` (the bucket it summarises; ``computed_at`` is the snapshot taken). Whole-hour
     intervals read ``expiries_hourly`` (the stored hourly sample; days not sampled yet, today
-    included, on the fly)."""
+    included, on the fly) when ``end`` is a whole hour: its last hour is then whole too."""
     bucket = every_us(every)
-    use_hourly = bucket is not None and bucket % MICROS_PER_HOUR == 0
+    whole_hours = as_utc(end).timestamp() % 3600 == 0
+    use_hourly = bucket is not None and bucket % MICROS_PER_HOUR == 0 and whole_hours
     table = HOURLY_TABLE if use_hourly else "expiries"
     # S608: the table is a constant and the window is built from validated values.
     window = _windowed(table, symbols, start, end)

@@ -62,8 +62,10 @@ SELECT symbol, {UTC_DAY} AS day, tenor_days,
        count(atm_iv) AS atm_samples,
        count(*) FILTER (WHERE extrapolated) AS extrapolated_snapshots,
        max(computed_at) AS last_computed_at,
-       -- A close is null only when no snapshot of the day had the value: the last one says why.
+       -- A close is null only when no snapshot of the day had the value: the last one says why
+       -- (rr, bf and skew need both wings, bf also the ATM IV, in one snapshot).
        CASE WHEN count(atm_iv) = 0 OR count(put_25d_iv) = 0 OR count(call_25d_iv) = 0
+                 OR count(rr_25d) = 0 OR count(bf_25d) = 0 OR count(skew_25d) = 0
             THEN arg_max(null_reason, computed_at) END AS null_reason
 FROM ({constant_maturity_sql(source)}) AS cm
 GROUP BY symbol, {UTC_DAY}, tenor_days

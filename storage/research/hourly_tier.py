@@ -74,8 +74,9 @@ def resample_late_rows(
 ) -> list[date]:
     """Inside the caller's transaction, after rows were added at ``keys`` (symbol, computed_at):
     re-sample every day that is over and already holds a sample of those symbols, so the sample
-    keeps describing the day's rows (an import of captured bodies can land in such a day).
-    Rows of today, a tick's usual case, cost no query. Returns the days re-sampled."""
+    keeps describing the day's rows (an import of captured bodies, or a tick's late body, can
+    land in such a day). Rows of today, a tick's usual case, cost no query. Returns the days
+    re-sampled."""
     today = now.astimezone(UTC).date()
     late: dict[date, set[str]] = {}
     for symbol, computed_at in keys:

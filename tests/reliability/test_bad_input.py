@@ -382,6 +382,16 @@ BODY_CASES: dict[str, BodyCase] = {
     "dte-as-string": BodyCase(ok(_mutated(lambda d: _row(d).update(dte="4"))), REJECTED),
     "dte-beyond-32-bits": BodyCase(ok(_mutated(lambda d: _row(d).update(dte=2**40))), REJECTED),
     "row-without-type": BodyCase(ok(_mutated(lambda d: _row(d).pop("type"))), REJECTED),
+    "type-count-beyond-32-bits": BodyCase(
+        ok(_mutated(lambda d: d["data"]["type_counts"].update(daily=2**31))), REJECTED
+    ),
+    "anchor-count-beyond-32-bits": BodyCase(
+        ok(_mutated(lambda d: d["data"].update(anchor_count=2**40))), REJECTED
+    ),
+    # A header no 64-bit column holds is no count: stored as absent, the body kept.
+    "rate-limit-header-beyond-64-bits": BodyCase(
+        Reply(200, orjson.dumps(_document()), {"X-RateLimit-Remaining": "1" + "0" * 20}), STORED
+    ),
     "nan-literal": BodyCase(ok(_raw_number("atm_iv", b"NaN")), REJECTED),
     "infinity-literal": BodyCase(ok(_raw_number("net_gex", b"Infinity")), REJECTED),
     "overflowing-number": BodyCase(ok(_raw_number("total_oi", b"1e400")), REJECTED),
@@ -478,7 +488,11 @@ def test_bad_response_is_rejected_or_recorded_and_others_stored(
         unknown_tokens = warehouse.sql(
             "SELECT expiry FROM expiries WHERE symbol = 'BTCUSDT' AND calendar_type = 'unknown'"
         )["expiry"].to_list()
-        recorded = list(drift) or btc.warnings or unknown_tokens == ["31FEB26"]
+        remaining = warehouse.sql(
+            "SELECT ratelimit_remaining FROM snapshots WHERE symbol = 'BTCUSDT'"
+        ).item()
+        dropped_header = case == "rate-limit-header-beyond-64-bits" and remaining is None
+        recorded = list(drift) or btc.warnings or unknown_tokens == ["31FEB26"] or dropped_header
         assert recorded or case == "drift-missing-optional", btc
     else:
         assert btc.status != STORED, btc

@@ -1,6 +1,7 @@
 """The hourly sample: ``expiries_hourly`` equals the on-the-fly sample of every stored row,
 whichever days were materialised; sampled days are served from the stored sample; materialising is
-idempotent and skips days that are not over; a rebuild and a late import re-sample their day.
+idempotent and skips days that are not over; a rebuild, a late import and a late tick re-sample
+their day.
 
 The reference sample is polars over the ``expiries`` rows (the last snapshot of each symbol and
 UTC hour), not the SQL under test.
@@ -154,8 +155,8 @@ def test_a_rebuild_rewrites_the_days_sample(lake: Warehouse) -> None:
         assert ingest_outcomes(lake, {"BTCUSDT": outcome("BTCUSDT", instant)}).stored == (
             "BTCUSDT",
         )
-    # A tick does not re-sample its day: the sample is stale until the day is rebuilt.
-    assert not set(late) & set(sample(lake)["computed_at"].to_list())
+    # Each late tick re-sampled its day already (the last test below); the rebuild keeps it so.
+    assert set(late) <= set(sample(lake)["computed_at"].to_list())
 
     report = rebuild_day(lake, D2, ["BTCUSDT"])
 
@@ -174,4 +175,17 @@ def test_an_import_into_a_sampled_day_re_samples_it(lake: Warehouse) -> None:
     expected = reference(lake)
     assert not sample(lake).equals(before)
     assert_same(sample(lake), on_days(expected, {D1, D2}))
+    assert_same(view(lake), expected)
+
+
+def test_a_late_tick_into_a_sampled_day_re_samples_it(lake: Warehouse) -> None:
+    # BackQuant served a body computed at 00:59:45 of a day already sampled (a stale summary
+    # fetched after midnight): the tick stores it and the day's sample takes it in.
+    materialise_days(lake, [D1])
+    late = at(D1, 59.25)
+    report = ingest_outcomes(lake, {"BTCUSDT": outcome("BTCUSDT", late)})
+    assert [symbol.status for symbol in report.symbols] == ["stored"]
+    expected = reference(lake)
+    assert late in set(on_days(expected, {D1})["computed_at"])
+    assert_same(sample(lake), on_days(expected, {D1}))
     assert_same(view(lake), expected)

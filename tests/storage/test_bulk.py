@@ -157,6 +157,32 @@ def test_duplicates_in_the_input_and_in_the_archive_are_counted_and_logged(
     assert "already archived" in log.item(2, "reason")
 
 
+def test_a_refused_body_fixed_and_imported_again_replaces_its_refusal_in_the_log(
+    warehouse: Warehouse,
+) -> None:
+    # The same captured attempt, first with a spot price of 0 (refused), then corrected: the
+    # attempt is logged once, as stored, so its minute is no longer a gap.
+    refused = fetched("BTCUSDT", BASE_TIME, body("BTCUSDT", BASE_TIME, **{"meta.spot_price": 0.0}))
+    assert bulk_ingest(warehouse, [refused]).count("quarantined") == 1
+    fixed = fetched("BTCUSDT", BASE_TIME)
+    assert fixed.fetch.started_at == refused.fetch.started_at
+    assert bulk_ingest(warehouse, [fixed]).count("stored") == 1
+
+    log = warehouse.sql("SELECT outcome, computed_at FROM ingest_log").rows()
+    assert log == [("stored", BASE_TIME)]
+    since = BASE_TIME.replace(second=0)
+    until = since + timedelta(minutes=1)
+    gaps = warehouse.sql(
+        f"SELECT * FROM ingest_gaps_between(TIMESTAMPTZ '{since.isoformat()}', "
+        f"TIMESTAMPTZ '{until.isoformat()}') WHERE symbol = 'BTCUSDT'"
+    )
+    assert gaps.is_empty()
+    assert count(warehouse, "SELECT count(*) FROM quarantine") == 1  # the refused body is kept
+    # Importing the corrected body once more changes nothing.
+    assert bulk_ingest(warehouse, [fixed]).count("duplicate") == 1
+    assert warehouse.sql("SELECT outcome FROM ingest_log").rows() == [("stored",)]
+
+
 def test_an_import_merges_with_the_archive_of_live_ticks_and_a_rebuilt_day(
     warehouse: Warehouse,
 ) -> None:

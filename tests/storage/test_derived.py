@@ -3,6 +3,7 @@ and the derived columns take no room where their formula gives them back."""
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,6 +27,10 @@ OFF_FORMULA = {
     "data.expiries.2.total_oi": 1234.56789,
     "data.expiries.3.notional_oi_usd": None,
     "data.expiries.3.skew_25d": None,
+    # A published -0.0 whose formula gives 0.0: SQL calls them equal, the sign is kept anyway.
+    "data.expiries.1.put_25d_iv": 50.0,
+    "data.expiries.1.call_25d_iv": 50.0,
+    "data.expiries.1.skew_25d": -0.0,
 }
 
 
@@ -63,15 +68,17 @@ def test_every_published_value_comes_back_bit_for_bit(tmp_path: Path) -> None:
 
     expected = _expected(raw)
     assert expected["skew_25d"][0] == 99.123456789 and expected["pcr"][1] is None
+    assert math.copysign(1.0, expected["skew_25d"][1]) == -1.0
     # A tick stores every derived value as it came.
     assert_frame_equal(ticked[0], expected, check_exact=True)
     assert ticked[1:] == ([ALL_KEPT] * 4, (0, 0))
     # The rebuild stores only what its formula does not give back, and returns the same.
     assert_frame_equal(rebuilt[0], expected, check_exact=True)
+    assert math.copysign(1.0, rebuilt[0]["skew_25d"][1]) == -1.0
     bits = DERIVED_BITS
     assert rebuilt[1] == [
         bits["skew_25d"],
-        bits["pcr"],
+        bits["pcr"] | bits["skew_25d"],
         bits["total_oi"],
         bits["skew_25d"] | bits["notional_oi_usd"],
     ]

@@ -128,6 +128,26 @@ def test_duplicates_are_logged_not_stored_and_reingest_is_idempotent(
     assert duplicate_keys(warehouse) == dict.fromkeys(duplicate_keys(warehouse), 0)
 
 
+def test_a_symbol_not_refreshed_while_another_was_is_a_duplicate(warehouse: Warehouse) -> None:
+    # BackQuant refreshed BTCUSDT but still serves ETHUSDT's summary of the minute before: the
+    # lookup must span every symbol's instant, not only the first symbol's.
+    ingest_outcomes(warehouse, tick(BASE_TIME, ("ETHUSDT",)))
+    later = BASE_TIME + timedelta(minutes=1)
+    report = ingest_outcomes(
+        warehouse,
+        {
+            "BTCUSDT": outcome("BTCUSDT", later),
+            "ETHUSDT": outcome("ETHUSDT", BASE_TIME, started_at=later + timedelta(seconds=5)),
+        },
+    )
+    assert {s.symbol: s.status for s in report.symbols} == {
+        "BTCUSDT": "stored",
+        "ETHUSDT": "duplicate",
+    }
+    assert count(warehouse, "SELECT count(*) FROM responses WHERE symbol = 'ETHUSDT'") == 1
+    assert duplicate_keys(warehouse) == dict.fromkeys(duplicate_keys(warehouse), 0)
+
+
 def test_latest_term_structure_shows_only_the_newest_snapshot(warehouse: Warehouse) -> None:
     later = BASE_TIME + timedelta(minutes=1)
     ingest_outcomes(warehouse, tick(later))

@@ -88,6 +88,30 @@ def test_a_rebuild_restores_rows_lost_from_the_tables(warehouse: Warehouse) -> N
         assert_frame_equal(table(warehouse, name), frame, check_exact=True)
 
 
+def test_a_key_archived_twice_is_kept_once_by_the_rebuild(warehouse: Warehouse) -> None:
+    # A second copy of an archived key, with its rows stored twice (what a missed duplicate
+    # lookup left behind): the rebuild keeps the earliest fetch and one set of rows.
+    _ingest_minutes(warehouse, range(2))
+    ticked = tables(warehouse, (*SUMMARY_TABLES, "responses"))
+    _execute(
+        warehouse,
+        "INSERT INTO responses SELECT symbol, computed_at, "
+        'replace(fetch_meta, \'"started_at":"2026\', \'"started_at":"2027\'), body '
+        "FROM responses "
+        f"WHERE symbol = 'ETHUSDT' AND computed_at = TIMESTAMPTZ '{BASE_TIME.isoformat()}'",
+    )
+    _execute(warehouse, "INSERT INTO snapshots SELECT * FROM snapshots WHERE symbol = 'ETHUSDT'")
+    assert count(warehouse, "SELECT count(*) FROM responses") == 9
+
+    report = rebuild_day(warehouse, DAY)
+
+    (eth,) = [day for day in report.days if day.symbol == "ETHUSDT"]
+    assert eth.responses == 2 and eth.message.startswith("1 second copies")
+    assert duplicate_keys(warehouse) == dict.fromkeys(duplicate_keys(warehouse), 0)
+    for name, frame in ticked.items():
+        assert_frame_equal(table(warehouse, name), frame, check_exact=True)
+
+
 def test_ticks_before_and_after_a_rebuild_of_their_day_are_visible_at_once(
     warehouse: Warehouse,
 ) -> None:
