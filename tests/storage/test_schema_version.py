@@ -3,6 +3,7 @@ to date by the first handle that attaches it."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,10 +13,26 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from storage import Warehouse, ingest_outcomes, lake_schema, rebuild_day
-from storage.derived import EXPIRY_ROWS
-from storage.lake_schema import META_VIEW, SCHEMA_VERSION, TABLE_OPTIONS, schema_version
+from storage.derived import (
+    EXPIRIES_VIEW_SQL,
+    EXPIRY_ROWS,
+    SORTED_BY,
+    STORED_TABLES,
+    create_stored_sql,
+)
+from storage.errors import NewerLakeError
+from storage.lake_schema import (
+    INGEST_GAPS_MACRO_SQL,
+    LAKE_OPTIONS,
+    META_VIEW,
+    PARTITIONS,
+    SCHEMA_VERSION,
+    TABLE_OPTIONS,
+    schema_version,
+    views,
+)
 from storage.maintenance import maintain
-from storage.schemas import TIME_COLUMNS
+from storage.schemas import TABLE_SCHEMAS, TIME_COLUMNS, create_table_sql
 from tests.storage.helpers import BASE_TIME, tables, tick
 
 
@@ -162,3 +179,53 @@ def test_a_writer_stopped_before_the_table_options_leaves_the_old_version(
         for name, value in names.items()
     }
     assert {key: stored.get(key, "").lower() for key in expected} == expected
+
+
+def test_a_lake_of_a_newer_version_is_read_but_never_written_by_an_older_termstore(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    newer = str(int(SCHEMA_VERSION) + 1)
+    with Warehouse.open(home) as warehouse:
+        ingest_outcomes(warehouse, tick(BASE_TIME))
+        with warehouse.writer() as lake:
+            lake.execute(
+                f"CREATE OR REPLACE VIEW {META_VIEW} AS "
+                f"SELECT 'schema_version' AS key, '{newer}' AS value"
+            )
+    with Warehouse.open(home) as warehouse:
+        # A reader reads it as it is (and puts no older definitions back).
+        assert warehouse.sql("SELECT count(*) FROM snapshots").item() == 4
+        assert warehouse.sql(f"SELECT value FROM {META_VIEW}").item() == newer
+        with pytest.raises(NewerLakeError, match=f"schema version {newer}, newer than"):
+            ingest_outcomes(warehouse, tick(BASE_TIME + timedelta(minutes=1)))
+        assert warehouse.sql("SELECT count(*) FROM snapshots").item() == 4
+
+
+DEFINITIONS_DIGEST = {"11": "70612f3b6307e0ea"}
+"""What the catalog holds at the current schema version (tables, views, macro, options, layout).
+A lake keeps its views until a writer sees a new version: a change to any of them must raise
+SCHEMA_VERSION, then record the digest this test prints."""
+
+
+def _definitions_digest() -> str:
+    texts = [
+        *(create_table_sql(table) for table in TABLE_SCHEMAS if table not in STORED_TABLES),
+        create_stored_sql(),
+        EXPIRIES_VIEW_SQL,
+        INGEST_GAPS_MACRO_SQL,
+        *(f"{name}: {query}" for name, query in views().items()),
+        repr(sorted(LAKE_OPTIONS.items())),
+        repr(sorted((table, sorted(o.items())) for table, o in TABLE_OPTIONS.items())),
+        repr(sorted(PARTITIONS.items())),
+        repr(sorted(SORTED_BY.items())),
+    ]
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+
+
+def test_a_change_to_what_the_catalog_holds_comes_with_a_new_schema_version() -> None:
+    digest = _definitions_digest()
+    assert DEFINITIONS_DIGEST.get(SCHEMA_VERSION) == digest, (
+        f"the lake's definitions changed (digest {digest}): raise SCHEMA_VERSION so existing "
+        "lakes take them, and record the digest under the new version"
+    )
