@@ -135,10 +135,16 @@ def ingest_outcomes(warehouse: Warehouse, outcomes: Mapping[str, FetchOutcome]) 
         ]
         landing.log = [_log_entry(o, r) for o, r in zip(supported, reports, strict=True)]
         written = landing.write(lake)
-        # A late body (computed in a day already sampled, e.g. served stale just after
-        # midnight) re-samples that day; today's, the usual case, costs no query.
-        stored = [(record.symbol, record.computed_at) for record in landing.records]
-        resample_late_rows(lake, stored, started_at)
+        # A body computed on a day before its fetch's (a stale summary served just after
+        # midnight) may land in a day already sampled: that day is re-sampled. The usual body,
+        # of its fetch's day, costs no query.
+        late = [
+            (record.symbol, record.computed_at)
+            for record in landing.records
+            if record.computed_at.astimezone(UTC).date()
+            < record.fetch.started_at.astimezone(UTC).date()
+        ]
+        resample_late_rows(lake, late, started_at)
     reports += [_unsupported(o) for o in ordered if o.symbol not in SUPPORTED_SYMBOLS]
     return TickReport(
         started_at=started_at,

@@ -155,8 +155,6 @@ def test_a_rebuild_rewrites_the_days_sample(lake: Warehouse) -> None:
         assert ingest_outcomes(lake, {"BTCUSDT": outcome("BTCUSDT", instant)}).stored == (
             "BTCUSDT",
         )
-    # Each late tick re-sampled its day already (the last test below); the rebuild keeps it so.
-    assert set(late) <= set(sample(lake)["computed_at"].to_list())
 
     report = rebuild_day(lake, D2, ["BTCUSDT"])
 
@@ -183,7 +181,8 @@ def test_a_late_tick_into_a_sampled_day_re_samples_it(lake: Warehouse) -> None:
     # fetched after midnight): the tick stores it and the day's sample takes it in.
     materialise_days(lake, [D1])
     late = at(D1, 59.25)
-    report = ingest_outcomes(lake, {"BTCUSDT": outcome("BTCUSDT", late)})
+    fetched_at = at(D2, 31)
+    report = ingest_outcomes(lake, {"BTCUSDT": outcome("BTCUSDT", late, started_at=fetched_at)})
     assert [symbol.status for symbol in report.symbols] == ["stored"]
     expected = reference(lake)
     assert late in set(on_days(expected, {D1})["computed_at"])
