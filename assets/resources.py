@@ -14,9 +14,11 @@ from pydantic import Field, PrivateAttr
 
 from backquant.config import ApiKey, ClientConfig, RetryPolicy
 from backquant.symbols import SUPPORTED_SYMBOLS
-from storage.lake_config import CATALOG_ENV, DATA_PATH_ENV, HOME_ENV, LakeConfig
+from storage.lake_config import CATALOG_ENV, DATA_PATH_ENV, HOME_ENV, LakeConfig, redact
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from storage.warehouse import Warehouse
 
 
@@ -32,6 +34,10 @@ class BackQuantResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     simulated: bool = Field(
         default=False, description="True when base_url is termstore's local simulator."
     )
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, "***" if name == "api_key" and value else value
 
     def client_config(self) -> ClientConfig:
         return ClientConfig(
@@ -58,6 +64,10 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     data_path: str = Field(
         default="", description="Data files (TERMSTORE_DATA_PATH); empty: the lake's own."
     )
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, redact(value) if name == "catalog" and value else value
 
     def config(self) -> LakeConfig:
         env = {

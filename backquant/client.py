@@ -33,8 +33,10 @@ from backquant.errors import (
     QuotaExhaustedError,
     RateLimitError,
     RequestValidationError,
+    TransportError,
     UnauthorizedError,
     UnexpectedAPIError,
+    UnforeseenFetchError,
     UpstreamError,
 )
 from backquant.headers import ResponseHeaders
@@ -121,7 +123,7 @@ def error_from_response(
     envelope = parse_error_envelope(raw)
     code = envelope.error.code if envelope else None
     cls = (API_ERRORS_BY_CODE.get(code) if code else None) or API_ERRORS_BY_STATUS.get(
-        status, UnexpectedAPIError
+        status, UpstreamError if 500 <= status < 600 else UnexpectedAPIError
     )
     details: dict[str, Any] = dict(envelope.error.details or {}) if envelope else {}
     server_message = envelope.error.message if envelope else "no BackQuant error envelope in body"
@@ -205,6 +207,8 @@ class BackQuantClient:
         except FetchError as error:
             error.symbol = symbol
             error.attempts = attempts
+            # A body's preview (NotJSONError) may echo the request, key included.
+            error.message = self._key.scrub(error.message)
             raise
         return FetchResult(
             symbol=symbol,
@@ -229,6 +233,12 @@ class BackQuantClient:
             result = await self.fetch_expiry_summary(symbol)
         except FetchError as error:
             return FetchOutcome(symbol, started_at, datetime.now(UTC), error=error)
+        except Exception as exc:  # one symbol's failure, whatever it is, never hides the others
+            unforeseen = UnforeseenFetchError(
+                self._key.scrub(f"the fetch failed unexpectedly ({type(exc).__name__}: {exc})")
+            )
+            unforeseen.symbol = symbol
+            return FetchOutcome(symbol, started_at, datetime.now(UTC), error=unforeseen)
         return FetchOutcome(symbol, started_at, result.finished_at, result=result)
 
     async def _get_once(self, symbol: str, deadline: float) -> tuple[int, bytes, ResponseHeaders]:
@@ -238,13 +248,16 @@ class BackQuantClient:
             connect=min(self.config.connect_timeout_s, remaining),
         )
         try:
-            response = await self._http.get(
-                EXPIRY_SUMMARY_PATH, params={"symbol": symbol}, timeout=timeout
-            )
-        except httpx.TimeoutException as exc:
+            # httpx's timeouts bound each read; this bounds the whole attempt, so a body that
+            # trickles in cannot outlast the deadline.
+            async with asyncio.timeout(remaining):
+                response = await self._http.get(
+                    EXPIRY_SUMMARY_PATH, params={"symbol": symbol}, timeout=timeout
+                )
+        except (httpx.TimeoutException, TimeoutError) as exc:
             raise FetchTimeoutError(
-                f"no response within {timeout.read:.3g} s ({type(exc).__name__}); retried up to "
-                "the deadline, the next tick will try again"
+                f"no complete response within {remaining:.3g} s ({type(exc).__name__}); "
+                "retried up to the deadline, the next tick will try again"
             ) from None
         except httpx.TransportError as exc:
             raise FetchConnectionError(
@@ -252,6 +265,10 @@ class BackQuantClient:
                     f"connection to {self.config.base_url} failed ({type(exc).__name__}: {exc}); "
                     "check BACKQUANT_BASE_URL and the network"
                 )
+            ) from None
+        except httpx.RequestError as exc:  # e.g. a body that does not decode as it says
+            raise TransportError(
+                self._key.scrub(f"the response could not be read ({type(exc).__name__}: {exc})")
             ) from None
         headers = ResponseHeaders.from_mapping(response.headers)
         if not 200 <= response.status_code < 300:

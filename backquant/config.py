@@ -27,6 +27,8 @@ API_KEY_ENV: Final[str] = "BACKQUANT_API_KEY"
 BASE_URL_ENV: Final[str] = "BACKQUANT_BASE_URL"
 
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-.]{8,256}$")
+_SCRUB_HEAD = 12
+"""How much of the key, at least, marks a cut-off copy of it (past the public bq_live_ prefix)."""
 
 
 class ApiKey:
@@ -49,8 +51,13 @@ class ApiKey:
         return f"{prefix}****… ({len(self._secret)} chars)"
 
     def scrub(self, text: str) -> str:
-        """``text`` with every occurrence of the key replaced."""
-        return text.replace(self._secret, "***") if self._secret in text else text
+        """``text`` with every occurrence of the key replaced, cut-off ones too (a preview of a
+        body that echoes the request may end inside the key)."""
+        text = text.replace(self._secret, "***") if self._secret in text else text
+        head = self._secret[:_SCRUB_HEAD]
+        if len(self._secret) > _SCRUB_HEAD and head in text:
+            text = re.sub(re.escape(head) + r"[A-Za-z0-9_\-.]*", "***", text)
+        return text
 
     def __repr__(self) -> str:
         return f"ApiKey({self.redacted})"

@@ -165,7 +165,8 @@ class QuotaExhaustedError(RateLimitError):
 
 
 class UpstreamError(APIError):
-    """502/503/504: BackQuant's own stores are unreachable; usually clears within ~30 s."""
+    """502/503/504 (and any other 5xx a proxy may answer): BackQuant or what stands before it
+    is unavailable; usually clears within ~30 s."""
 
     kind = "upstream_error"
     code = "UPSTREAM_ERROR"
@@ -187,10 +188,18 @@ class UnexpectedAPIError(APIError):
 
 
 class TransportError(FetchError):
-    """No usable HTTP response: the request timed out or the connection failed."""
+    """No usable HTTP response: the request timed out, the connection failed, or the response
+    could not be read."""
 
     kind = "transport_error"
     retryable = True
+
+
+class UnforeseenFetchError(FetchError):
+    """A failure of one symbol's fetch this client does not know; the message names it. The
+    other symbols' fetches are unaffected."""
+
+    kind = "unexpected_error"
 
 
 class FetchTimeoutError(TransportError):

@@ -117,13 +117,17 @@ def decode_exact(raw: bytes) -> ExpirySummaryResponse | None:
     invalid, carry unknown fields, or hold values only that path reads (huge integers)."""
     try:
         decoded = _DECODER.decode(raw)
-    except (msgspec.MsgspecError, UnicodeDecodeError):
+    # A RecursionError: nesting deeper than msgspec follows; the reference path judges it.
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
         return None
     meta = _present(decoded.meta)
     for name in _FREE_FORM:
         value = meta.get(name)
         if isinstance(value, Raw):
-            document = orjson.loads(memoryview(value))
+            try:
+                document = orjson.loads(memoryview(value))
+            except orjson.JSONDecodeError:
+                return None
             if document is not None and not isinstance(document, dict):
                 return None
             meta[name] = document

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from backquant.simulator.runner import RunningServer, serve_in_thread
@@ -27,6 +27,14 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    trickle_s: float = 0.0
+    """Send the body 64 bytes at a time, this long apart (headers first, at once)."""
+
+
+async def _trickled(body: bytes, pause_s: float) -> AsyncIterator[bytes]:
+    for start in range(0, len(body), 64):
+        yield body[start : start + 64]
+        await asyncio.sleep(pause_s)
 
 
 @dataclass
@@ -62,6 +70,13 @@ class ScriptedBackQuant:
             reply = queue.pop(0) if len(queue) > 1 else queue[0]
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)
+        if reply.trickle_s:
+            return StreamingResponse(
+                _trickled(reply.body, reply.trickle_s),
+                reply.status,
+                reply.headers,
+                media_type="application/json",
+            )
         return Response(reply.body, reply.status, reply.headers, media_type="application/json")
 
     async def _health(self, request: Request) -> Response:
