@@ -22,7 +22,7 @@ SETTLEMENT_TIME: Final[time] = time(8, 0, tzinfo=UTC)
 SECONDS_PER_YEAR: Final[float] = 365.0 * 86_400.0
 """ACT/365, as Deribit uses for time to expiry."""
 
-_TOKEN = re.compile(r"^(\d{1,2})([A-Z]{3})(\d{2})$")
+_TOKEN = re.compile(r"([0-9]{1,2})([A-Z]{3})([0-9]{2})")
 _MONTHS: Final[dict[str, int]] = {
     name: number
     for number, name in enumerate(
@@ -55,7 +55,7 @@ class Expiry:
 
 def parse_token(token: str) -> date | None:
     """The date of a ``DMMMYY`` / ``DDMMMYY`` token, or None when it does not parse."""
-    match = _TOKEN.match(token)
+    match = _TOKEN.fullmatch(token)
     if match is None:
         return None
     day, month_name, year = match.groups()

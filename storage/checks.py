@@ -25,8 +25,8 @@ from backquant.validation import ParsedSummary
 from storage.records import FetchMeta, RejectedValueError, parse_instant, summary_key
 from storage.schemas import MAX_IV_POINTS, UNATTRIBUTED_VENUE
 
-_SAFE_TOKEN = re.compile(r"^[0-9A-Za-z]{1,16}$")
-_SAFE_VENUE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_SAFE_TOKEN = re.compile(r"[0-9A-Za-z]{1,16}")
+_SAFE_VENUE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
@@ -144,13 +144,13 @@ def venues(row: ExpiryRow) -> list[tuple[str, VenueOI]]:
 
 
 def check_venue_name(venue: str, path: str) -> None:
-    if venue != UNATTRIBUTED_VENUE and not _SAFE_VENUE.match(venue):
+    if venue != UNATTRIBUTED_VENUE and not _SAFE_VENUE.fullmatch(venue):
         raise RejectedValueError(f"unsafe venue name {venue[:40]!r}", field_path=path)
 
 
 def calendar(token: str, listed_date: str | None, path: str) -> tuple[str, date | None, Any]:
     """Calendar type, expiry date (the listed one wins) and settlement instant of a token."""
-    if not _SAFE_TOKEN.match(token):
+    if not _SAFE_TOKEN.fullmatch(token):
         raise RejectedValueError(
             f"unsafe expiry token {token[:40]!r} (expected letters and digits, e.g. 28MAR25)",
             field_path=f"{path}.expiry",

@@ -398,6 +398,13 @@ BODY_CASES: dict[str, BodyCase] = {
     "nan-as-string": BodyCase(ok(_mutated(lambda d: _row(d).update(atm_iv="NaN"))), REJECTED),
     "iv-absurd": BodyCase(ok(_mutated(lambda d: _row(d).update(atm_iv=1e6))), REJECTED),
     "oi-negative": BodyCase(ok(_mutated(lambda d: _row(d).update(call_oi=-5.0))), REJECTED),
+    "token-with-a-trailing-newline": BodyCase(
+        ok(_mutated(lambda d: _row(d).update(expiry="28MAR26\n"))), REJECTED
+    ),
+    "venue-with-a-trailing-newline": BodyCase(
+        ok(_mutated(lambda d: _row(d)["by_venue"].update({"okx\n": _row(d)["by_venue"]["okx"]}))),
+        REJECTED,
+    ),
     "token-path-traversal": BodyCase(
         ok(_mutated(lambda d: _row(d).update(expiry="../../etc/passwd"))), REJECTED
     ),

@@ -53,6 +53,8 @@ UNPARSEABLE = [
     "",
     " 28MAR25",
     "../28MAR25",
+    "28MAR25\n",  # a regex's $ would let the newline through
+    "\u0662\u0668MAR25",  # Arabic-Indic digits, which a regex's \\d reads as 28
 ]
 
 
