@@ -5,10 +5,11 @@ costs an alert evaluation a few seconds at most and the ingest nothing. Each kee
 incidents and undelivered messages in its cursor (``assets.alerts``): one message per incident,
 one on recovery, and a message the webhook did not take is retried at the next evaluation.
 
-The job alerts read the finished runs of ``history`` and ``maintenance`` from the instance,
-in the order they finished, rather than being run-status sensors: a run-status sensor's cursor
-belongs to Dagster (it advances even when the sensor fails), so it cannot keep an undelivered
-message for a retry, nor the incident a later success closes.
+The job alerts read the finished runs of ``history`` and ``maintenance`` (and the UI's or a
+backfill's runs of their assets) from the instance, in the order they finished, rather than being
+run-status sensors: a run-status sensor's cursor belongs to Dagster (it advances even when the
+sensor fails), so it cannot keep an undelivered message for a retry, nor the incident a later
+success closes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import dagster as dg
+from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
 
 from assets.alert_conditions import FEED_SCOPES, Thresholds, feed_checks
 from assets.alert_webhook import (
@@ -63,6 +65,10 @@ FINISHED: Final[list[dg.DagsterRunStatus]] = [
     dg.DagsterRunStatus.SUCCESS,
     dg.DagsterRunStatus.FAILURE,
 ]
+ASSET_JOB: Final[str] = IMPLICIT_ASSET_JOB_NAME
+"""The job of the runs Dagster launches for selected assets: the UI's *Materialize*, a backfill."""
+ASSET_JOB_LOOKBACK: Final[int] = 100
+"""How many of the asset job's newest runs a first look searches for one of a watched asset."""
 REWIND: Final[timedelta] = timedelta(minutes=5)
 """Runs finished this long before the watermark are read again (and skipped when seen), so a
 run whose update lands late is not missed."""
@@ -118,45 +124,74 @@ def _stamp(instant: datetime) -> float:
     return (instant if instant.tzinfo else instant.replace(tzinfo=UTC)).timestamp()
 
 
-def _finished_runs(
-    instance: dg.DagsterInstance, job: str, mark: Mapping[str, Any]
+def _finished_at(record: dg.RunRecord) -> float:
+    return _stamp(record.update_timestamp)
+
+
+def _job_runs(
+    instance: dg.DagsterInstance,
+    job: str,
+    asset: str,
+    after: datetime | None = None,
+    limits: tuple[int | None, int | None] = (None, None),
 ) -> list[dg.RunRecord]:
-    if "at" not in mark:
-        # First look: only the newest finished run says whether the job is failing now.
-        return list(
-            instance.get_run_records(
-                dg.RunsFilter(job_name=job, statuses=FINISHED),
-                limit=1,
-                order_by="update_timestamp",
-            )
+    """The finished runs that count for ``job``, oldest finish first: its own, and the asset
+    job's that materialise ``asset``. ``limits``: how many of the newest runs of ``job`` and
+    of the asset job are read (``None``: all those updated after ``after``)."""
+    key = dg.AssetKey(asset)
+    records: list[dg.RunRecord] = []
+    for name, limit in zip((job, ASSET_JOB), limits, strict=True):
+        read = instance.get_run_records(
+            dg.RunsFilter(job_name=name, statuses=FINISHED, updated_after=after),
+            limit=limit,
+            order_by="update_timestamp",
         )
-    after = datetime.fromtimestamp(float(mark["at"]), UTC) - REWIND
-    records = instance.get_run_records(
-        dg.RunsFilter(job_name=job, statuses=FINISHED, updated_after=after),
-        order_by="update_timestamp",
-        ascending=True,
-    )
-    seen = mark.get("seen", {})
-    return [record for record in records if record.dagster_run.run_id not in seen]
+        # An asset job run counts only when it selected the asset (it may be another's).
+        records.extend(
+            r for r in read if name == job or key in (r.dagster_run.asset_selection or ())
+        )
+    return sorted(records, key=_finished_at)
+
+
+def _finished_runs(
+    instance: dg.DagsterInstance, job: str, asset: str, mark: Mapping[str, Any], now: datetime
+) -> tuple[list[dg.RunRecord], list[dg.RunRecord]]:
+    """The runs to judge, and every run read (all are seen from now on)."""
+    if "at" in mark:
+        after = datetime.fromtimestamp(float(mark["at"]), UTC) - REWIND
+        seen = mark.get("seen", {})
+        records = [
+            record
+            for record in _job_runs(instance, job, asset, after)
+            if record.dagster_run.run_id not in seen
+        ]
+        return records, records
+    # First look: the newest finished run alone says whether the job is failing now. Every run
+    # the next look reads again (within REWIND) is seen, or a failure the job has since
+    # recovered from would be told then as new.
+    recent = _job_runs(instance, job, asset, now - REWIND)
+    newest = recent[-1:] or _job_runs(instance, job, asset, limits=(1, ASSET_JOB_LOOKBACK))[-1:]
+    return newest, recent + newest
 
 
 def job_checks(instance: dg.DagsterInstance, marks: dict[str, Any], now: datetime) -> list[Check]:
     """One check per run of a watched job finished since the last evaluation, in the order
-    they finished: a failure opens the job's incident, a success closes it. ``marks`` (per
-    job: the newest finish read, and the runs read within ``REWIND`` of it) is updated in
-    place."""
+    they finished: a failure opens the job's incident, a success closes it. A run of the asset
+    job that materialises the job's asset (the UI's *Materialize*, a backfill) counts as the
+    job's. ``marks`` (per job: the newest finish read, and the runs read within ``REWIND`` of
+    it) is updated in place."""
     checks: list[Check] = []
     for job, asset in WATCHED_JOBS.items():
         mark = marks.setdefault(job, {})
-        records = _finished_runs(instance, job, mark)
-        for record in records:
+        judged, read = _finished_runs(instance, job, asset, mark, now)
+        for record in judged:
             run = record.dagster_run
             failed = run.status == dg.DagsterRunStatus.FAILURE
             findings = (_job_finding(instance, job, asset, run),) if failed else ()
             checks.append(Check(f"{JOB_FAILED}:{job}", findings))
         seen: dict[str, float] = {
             **mark.get("seen", {}),
-            **{r.dagster_run.run_id: _stamp(r.update_timestamp) for r in records},
+            **{r.dagster_run.run_id: _finished_at(r) for r in read},
         }
         at = max([float(mark.get("at", now.timestamp())), *seen.values()])
         horizon = at - REWIND.total_seconds()

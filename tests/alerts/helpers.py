@@ -112,10 +112,9 @@ def tally(receiver: Receiver) -> Counter[tuple[str, str]]:
     )
 
 
-def run(instance: dg.DagsterInstance, job: str, home: Path) -> bool:
-    """Run ``job`` as the schedules do; a home that is a file makes it fail (no lake there)."""
+def _definitions(home: Path) -> dg.Definitions:
     partitions = dg.DailyPartitionsDefinition(start_date="2026-03-01", timezone="UTC")
-    definitions = dg.Definitions(
+    return dg.Definitions(
         assets=[
             build_history_asset(partitions_def=partitions, ingest_cron="* * * * *", simulated=True),
             build_maintenance_asset(simulated=True),
@@ -123,7 +122,32 @@ def run(instance: dg.DagsterInstance, job: str, home: Path) -> bool:
         jobs=[history_job, maintenance_job],
         resources={"warehouse": WarehouseResource(home=str(home))},
     )
-    result = definitions.resolve_job_def(job).execute_in_process(
+
+
+def run(instance: dg.DagsterInstance, job: str, home: Path) -> bool:
+    """Run ``job`` as the schedules do; a home that is a file makes it fail (no lake there)."""
+    definition = _definitions(home).resolve_job_def(job)
+    result = definition.execute_in_process(
         instance=instance, raise_on_error=False, partition_key=DAY if job == HISTORY_JOB else None
+    )
+    return result.success
+
+
+def materialise(
+    instance: dg.DagsterInstance,
+    asset: str,
+    home: Path,
+    partition: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> bool:
+    """Materialise ``asset`` as the UI's *Materialize* and a backfill do: a run of Dagster's
+    implicit asset job with the asset selected (a backfill's run carries its range as tags)."""
+    job = _definitions(home).resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        asset_selection=[dg.AssetKey(asset)],
+        partition_key=partition,
+        tags=tags,
     )
     return result.success
