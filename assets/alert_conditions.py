@@ -1,11 +1,13 @@
 # SQL built from constants and instants formatted here, never from user input.
 # ruff: noqa: S608
-"""The feed's alert conditions, as plain SQL over the lake: stale feed, failing symbol, quota.
+"""The feed's alert conditions, as plain SQL over the lake: stale feed or symbol, failing
+symbol, quota.
 
 Every query reads a bounded window (a lower bound on the table's partition column), so an
 evaluation costs the same on a lake of a year as on one of a day. Times come from the lake's own
-columns: ``snapshots.computed_at`` (BackQuant's clock, which its quota period also follows) for
-staleness and the quota rate, ``ingest_log`` only for the order of attempts.
+columns: ``computed_at`` (BackQuant's clock, which its quota period also follows: a snapshot's,
+or the summary a logged answer carried) for staleness and the quota rate, ``ingest_log``'s
+``started_at`` only for the order of attempts.
 """
 
 from __future__ import annotations
@@ -32,14 +34,17 @@ QUOTA: Final[str] = "quota"
 LAKE_UNREADABLE: Final[str] = "lake_unreadable"
 FEED_SCOPES: Final[tuple[str, ...]] = (LAKE_UNREADABLE, STALE_FEED, SYMBOL_FAILING, QUOTA)
 REASON_CHARS: Final[int] = 300
+DEFAULT_STALE_MINUTES: Final[int] = 5
+"""For a minutely schedule; a slower one gets twice its interval (``pipelines.alerting``)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """When a feed condition becomes an alert (defaults: docs/runbook.md, Alerts)."""
 
-    stale_minutes: int = 5
-    """No snapshot newer than this many minutes: the feed is stale."""
+    stale_minutes: int = DEFAULT_STALE_MINUTES
+    """No snapshot newer than this many minutes: the feed is stale. One symbol's data this
+    far behind the newest of the feed: that symbol is stale."""
     failed_attempts: int = 5
     """This many consecutive failed attempts of one symbol: it is failing."""
     quota_window: timedelta = timedelta(hours=1)
@@ -139,9 +144,11 @@ def _guarded(scope: str, condition: Callable[[], Check]) -> Check:
 
 
 def stale_feed(warehouse: Warehouse, now: datetime, thresholds: Thresholds) -> Check:
-    """No snapshot computed in the last ``stale_minutes``: ticks are not being stored (the
-    daemon or schedule is off, every fetch fails, or BackQuant's data stopped advancing)."""
+    """The feed, when no snapshot was computed in the last ``stale_minutes`` (the daemon or
+    schedule is off, every fetch fails, or BackQuant's data stopped advancing), and each symbol
+    whose data stopped advancing while the rest of the feed's did (``frozen_symbols``)."""
     since = now - thresholds.lookback
+    frozen = frozen_symbols(warehouse, since, thresholds)
     newest = warehouse.sql(
         f"SELECT symbol, max(computed_at) AS newest FROM snapshots "
         f"WHERE computed_at >= {_at(since)} GROUP BY symbol ORDER BY symbol"
@@ -149,7 +156,7 @@ def stale_feed(warehouse: Warehouse, now: datetime, thresholds: Thresholds) -> C
     if newest.is_empty():
         ever = warehouse.sql("SELECT max(computed_at) AS newest FROM snapshots").item()
         if ever is None:
-            return Check(STALE_FEED, (), "no snapshot stored yet")
+            return Check(STALE_FEED, frozen, "no snapshot stored yet")
         last, per_symbol = ever, ""
     else:
         last = newest["newest"].max()
@@ -159,7 +166,7 @@ def stale_feed(warehouse: Warehouse, now: datetime, thresholds: Thresholds) -> C
     assert isinstance(last, datetime)
     age = now - last
     if age <= timedelta(minutes=thresholds.stale_minutes):
-        return Check(STALE_FEED, ())
+        return Check(STALE_FEED, frozen)
     detail = f" ({per_symbol})" if per_symbol else ""
     summary = (
         f"no tick stored for {duration(age.total_seconds())}: the newest snapshot was computed at "
@@ -172,7 +179,58 @@ def stale_feed(warehouse: Warehouse, now: datetime, thresholds: Thresholds) -> C
         recovery="ticks are being stored again",
         asset=TICK_ASSET,
     )
-    return Check(STALE_FEED, (finding,))
+    return Check(STALE_FEED, (finding, *frozen))
+
+
+def frozen_symbols(
+    warehouse: Warehouse, since: datetime, thresholds: Thresholds
+) -> tuple[Finding, ...]:
+    """Symbols whose latest answer with data repeated a summary computed over ``stale_minutes``
+    before the newest any symbol was served: BackQuant stopped refreshing them, not the rest.
+
+    Measured against the feed's newest summary, not the clock, so a frozen symbol stays open
+    (rather than "recovering") when the whole feed then stops too. Read from ``ingest_log``,
+    whose ``computed_at`` is the summary each answer carried: a symbol frozen for longer than
+    the lookback still counts, and one that never had data or now only fails is left to
+    ``symbol_failing``."""
+    frame = warehouse.sql(
+        f"""
+        WITH served AS (
+            SELECT symbol, max(computed_at) AS newest, max(started_at) AS latest_at,
+                   arg_max(outcome, started_at) AS latest
+            FROM ingest_log
+            WHERE started_at >= {_at(since)} AND outcome IN ('{STORED}', '{DUPLICATE}')
+              AND computed_at IS NOT NULL
+            GROUP BY symbol
+        ),
+        feed AS (SELECT max(newest) AS newest FROM served)
+        SELECT s.symbol, s.newest, s.latest_at, f.newest AS feed_newest
+        FROM served AS s, feed AS f
+        WHERE s.latest = '{DUPLICATE}'
+          AND s.newest < f.newest - INTERVAL {int(thresholds.stale_minutes)} MINUTE
+        ORDER BY s.symbol
+        """
+    )
+    return tuple(_frozen(row) for row in frame.iter_rows(named=True))
+
+
+def _frozen(row: dict[str, object]) -> Finding:
+    symbol = str(row["symbol"])
+    newest, feed_newest, latest_at = row["newest"], row["feed_newest"], row["latest_at"]
+    assert isinstance(newest, datetime) and isinstance(feed_newest, datetime)
+    assert isinstance(latest_at, datetime)
+    behind = duration((feed_newest - newest).total_seconds())
+    return Finding(
+        key=f"{STALE_FEED}:{symbol}",
+        title=f"{symbol} stale",
+        summary=(
+            f"BackQuant keeps serving {symbol}'s summary computed at {_clock(newest)}, {behind} "
+            f"behind the rest of the feed (newest {_clock(feed_newest)}); its latest answer, at "
+            f"{_clock(latest_at)}, was that summary again (duplicate): check /v2/status"
+        ),
+        recovery=f"{symbol}'s data is advancing again",
+        asset=TICK_ASSET,
+    )
 
 
 def _latest_attempt(

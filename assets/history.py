@@ -5,12 +5,13 @@ rows in one transaction, so it is the backfill and repair surface in the UI. Tic
 or after stay visible. Its checks run in the same step, on the days that step rebuilt.
 """
 
+import functools
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from typing import TYPE_CHECKING, Final
 
 import dagster as dg
-from dagster._utils.schedules import cron_string_iterator
+from dagster._utils.schedules import cron_string_iterator, is_valid_cron_string
 
 from assets.clock import Clock, utc_now
 from assets.ingest import TICK_ASSET
@@ -93,6 +94,32 @@ def cron_step(cron: str, day: date) -> timedelta | None:
     seconds = int(steps.pop().total_seconds())
     aligned = seconds % 60 == 0 and all(int(tick.timestamp()) % seconds == 0 for tick in ticks)
     return timedelta(seconds=seconds) if aligned else None
+
+
+INTERVAL_REFERENCE: Final[datetime] = datetime(2026, 1, 5, tzinfo=UTC)
+"""A Monday 00:00 UTC: the schedule's intervals are read from the week after it, so the answer
+never depends on the day the code location loads."""
+INTERVAL_SAMPLE: Final[int] = 1000
+"""Ticks read at most: ~17 hours of a minutely schedule (a few ms per hundred ticks)."""
+
+
+@functools.cache
+def cron_interval(cron: str) -> timedelta:
+    """The longest time the ingest schedule goes between two ticks: 1 min for ``* * * * *``,
+    7 for ``*/7 * * * *`` (its 4-minute gap at the hour is shorter), a weekend for a schedule of
+    weekdays only. Read over a week (or the first ``INTERVAL_SAMPLE`` ticks); a schedule that
+    fires less than twice in it counts as a week apart. Raises ValueError for a bad cron."""
+    if not is_valid_cron_string(cron):
+        raise ValueError(f"{cron!r} is not a cron expression Dagster accepts")
+    horizon = INTERVAL_REFERENCE + timedelta(days=7)
+    ticks: list[datetime] = []
+    for tick in cron_string_iterator(INTERVAL_REFERENCE.timestamp(), cron, "UTC"):
+        ticks.append(tick)
+        if tick >= horizon or len(ticks) >= INTERVAL_SAMPLE:
+            break
+    if len(ticks) < 2:
+        return timedelta(days=7)
+    return max(later - earlier for earlier, later in pairwise(ticks))
 
 
 def gap_minutes(

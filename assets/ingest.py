@@ -1,6 +1,7 @@
 """The tick asset: one warehouse ingest of all four symbols per run."""
 
 from datetime import timedelta
+from typing import Final
 
 import dagster as dg
 
@@ -11,6 +12,9 @@ from assets.resources import BackQuantResource, WarehouseResource
 from storage.errors import StorageError
 
 TICK_ASSET = "expiry_ticks"
+WARN_AFTER: Final[timedelta] = timedelta(minutes=3)
+FAIL_AFTER: Final[timedelta] = timedelta(minutes=10)
+MINUTELY: Final[timedelta] = timedelta(minutes=1)
 TICK_DESCRIPTION = (
     "One tick of BackQuant's /v2/options/expiry-summary for BTCUSDT, ETHUSDT, SOLUSDT and "
     "HYPEUSDT, fetched concurrently and committed to the lake in one transaction: the raw "
@@ -21,8 +25,20 @@ TICK_DESCRIPTION = (
 )
 
 
-def build_tick_asset(*, simulated: bool, clock: Clock = utc_now) -> dg.AssetsDefinition:
-    """The tick asset; ``clock`` is the instant its freshness check judges the data against."""
+def freshness_policy(interval: timedelta) -> dg.FreshnessPolicy:
+    """Warn after ``WARN_AFTER`` without a tick, fail after ``FAIL_AFTER``; a slower schedule
+    (``interval``, its longest gap) gets two and five of its intervals, so it is late only once
+    a tick is missed."""
+    return dg.FreshnessPolicy.time_window(
+        fail_window=max(FAIL_AFTER, 5 * interval), warn_window=max(WARN_AFTER, 2 * interval)
+    )
+
+
+def build_tick_asset(
+    *, simulated: bool, clock: Clock = utc_now, ingest_interval: timedelta = MINUTELY
+) -> dg.AssetsDefinition:
+    """The tick asset; ``clock`` is the instant its freshness check judges the data against,
+    ``ingest_interval`` the schedule's longest gap between ticks (``cron_interval``)."""
 
     @dg.asset(
         name=TICK_ASSET,
@@ -37,9 +53,7 @@ def build_tick_asset(*, simulated: bool, clock: Clock = utc_now) -> dg.AssetsDef
             "data_source": "SIMULATED (local simulator)" if simulated else "api.backquant.com",
         },
         check_specs=tick_checks.check_specs(TICK_ASSET),
-        freshness_policy=dg.FreshnessPolicy.time_window(
-            fail_window=timedelta(minutes=10), warn_window=timedelta(minutes=3)
-        ),
+        freshness_policy=freshness_policy(ingest_interval),
     )
     def expiry_ticks(
         context: dg.AssetExecutionContext,

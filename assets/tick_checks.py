@@ -32,8 +32,10 @@ SCHEMA_DRIFT = "schema_drift"
 
 CHECK_DESCRIPTIONS: Final[dict[str, str]] = {
     FRESHNESS: (
-        "meta.freshness_seconds and the age of computed_at for every stored symbol: healthy up to "
-        f"{HEALTHY_MAX_S:g} s (warn above), unhealthy above {DEGRADED_MAX_S:g} s (error)."
+        "meta.freshness_seconds and the age of computed_at for every symbol fetched, stored or "
+        "duplicate (BackQuant serving its previous summary again, so a stuck upstream shows "
+        f"here): healthy up to {HEALTHY_MAX_S:g} s (warn above), unhealthy above "
+        f"{DEGRADED_MAX_S:g} s (error)."
     ),
     COMPLETENESS: (
         "All four symbols stored (or duplicate of a stored snapshot); any other symbol must be "
@@ -56,22 +58,27 @@ def check_specs(asset_key: str) -> list[dg.AssetCheckSpec]:
 
 
 def freshness(report: TickReport, now: datetime) -> dg.AssetCheckResult:
+    """How old the data each symbol was served is. A duplicate counts too: it is the summary
+    BackQuant still serves, and when BackQuant stops refreshing every tick is one."""
     worst = 0.0
     rows = []
     for symbol in report.symbols:
-        if symbol.status != STORED or symbol.computed_at is None:
+        if not symbol.ok or symbol.computed_at is None:
             continue
         age = (now - symbol.computed_at).total_seconds()
         stale = max(symbol.freshness_seconds or 0.0, age)
         worst = max(worst, stale)
-        rows.append(f"{symbol.symbol}: freshness {symbol.freshness_seconds} s, age {age:.0f} s")
+        status = "" if symbol.status == STORED else f" ({symbol.status})"
+        rows.append(
+            f"{symbol.symbol}{status}: freshness {symbol.freshness_seconds} s, age {age:.0f} s"
+        )
     return dg.AssetCheckResult(
         check_name=FRESHNESS,
         passed=worst <= HEALTHY_MAX_S,
         severity=dg.AssetCheckSeverity.ERROR
         if worst > DEGRADED_MAX_S
         else dg.AssetCheckSeverity.WARN,
-        metadata={"worst_staleness_s": worst, "symbols": "\n".join(rows) or "none stored"},
+        metadata={"worst_staleness_s": worst, "symbols": "\n".join(rows) or "none fetched"},
     )
 
 

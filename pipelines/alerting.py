@@ -14,6 +14,7 @@ success closes.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 import dagster as dg
 from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
 
-from assets.alert_conditions import FEED_SCOPES, Thresholds, feed_checks
+from assets.alert_conditions import DEFAULT_STALE_MINUTES, FEED_SCOPES, Thresholds, feed_checks
 from assets.alert_webhook import (
     ALERT_WEBHOOK_ENV,
     AlertWebhookResource,
@@ -43,11 +44,11 @@ from assets.alerts import (
     enqueue,
     payload_fields,
 )
-from assets.history import HISTORY_ASSET
+from assets.history import HISTORY_ASSET, cron_interval
 from assets.maintenance import MAINTENANCE_ASSET
 from assets.resources import WarehouseResource
 from pipelines.automation import HISTORY_JOB, MAINTENANCE_JOB
-from pipelines.settings import SettingsError
+from pipelines.settings import SettingsError, bad_cron_message, ingest_cron
 
 if TYPE_CHECKING:
     from storage.lake_config import LakeConfig
@@ -97,7 +98,7 @@ class AlertSettings:
             raise SettingsError(problem)
         return cls(
             thresholds=Thresholds(
-                stale_minutes=_positive_int(source, ALERT_STALE_MINUTES_ENV, 5),
+                stale_minutes=_stale_minutes(source),
                 failed_attempts=_positive_int(source, ALERT_FAILED_ATTEMPTS_ENV, 5),
             ),
             webhook_set=bool(url),
@@ -106,6 +107,22 @@ class AlertSettings:
     def webhook(self) -> AlertWebhookResource:
         """The resource, its URL as ``EnvVar``: the UI shows the variable's name only."""
         return AlertWebhookResource(url=dg.EnvVar(ALERT_WEBHOOK_ENV) if self.webhook_set else "")
+
+
+def stale_minutes_for(interval: timedelta) -> int:
+    """Twice the ingest schedule's longest interval, at least the default: a slower schedule's
+    feed is stale once a tick is missed, not between two ticks."""
+    return max(DEFAULT_STALE_MINUTES, math.ceil(2 * interval / timedelta(minutes=1)))
+
+
+def _stale_minutes(source: Mapping[str, str]) -> int:
+    """``TERMSTORE_ALERT_STALE_MINUTES`` when set, else ``stale_minutes_for`` the schedule."""
+    cron = ingest_cron(source)
+    try:
+        interval = cron_interval(cron)
+    except ValueError:
+        raise SettingsError(bad_cron_message(cron)) from None
+    return _positive_int(source, ALERT_STALE_MINUTES_ENV, stale_minutes_for(interval))
 
 
 def _positive_int(source: Mapping[str, str], name: str, default: int) -> int:
@@ -350,9 +367,10 @@ def build_alert_sensors(
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             f"Alerts once per incident, and once on recovery, when no tick was stored for "
-            f"{thresholds.stale_minutes} min, a symbol failed {thresholds.failed_attempts} "
-            "attempts in a row, BackQuant's monthly quota is projected to run out before it "
-            f"resets, or the lake cannot be read. Posts to {ALERT_WEBHOOK_ENV} when set."
+            f"{thresholds.stale_minutes} min or one symbol's data fell that far behind the "
+            f"others', a symbol failed {thresholds.failed_attempts} attempts in a row, "
+            "BackQuant's monthly quota is projected to run out before it resets, or the lake "
+            f"cannot be read. Posts to {ALERT_WEBHOOK_ENV} when set."
         ),
     )
     def feed_alerts(

@@ -7,7 +7,7 @@ import os
 import dagster as dg
 
 from assets.clock import Clock, utc_now
-from assets.history import build_history_asset
+from assets.history import build_history_asset, cron_interval
 from assets.ingest import build_tick_asset
 from assets.maintenance import build_maintenance_asset
 from assets.research import build_research_asset, research_automation, research_job
@@ -41,7 +41,11 @@ def build_definitions(*, clock: Clock = utc_now) -> dg.Definitions:
     )
     return dg.Definitions(
         assets=[
-            build_tick_asset(simulated=settings.simulated, clock=clock),
+            build_tick_asset(
+                simulated=settings.simulated,
+                clock=clock,
+                ingest_interval=cron_interval(settings.ingest_cron),
+            ),
             build_history_asset(
                 partitions_def=partitions,
                 ingest_cron=settings.ingest_cron,

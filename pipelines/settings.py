@@ -39,12 +39,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         source = os.environ if env is None else env
-        cron = source.get(INGEST_CRON_ENV, DEFAULT_INGEST_CRON).strip()
-        if len(cron.split()) != 5:
-            raise SettingsError(
-                f"{INGEST_CRON_ENV}={cron!r} is not a five-field cron expression; "
-                f"use e.g. '{DEFAULT_INGEST_CRON}' (every minute) or '*/5 * * * *'"
-            )
+        cron = ingest_cron(source)
         start_text = source.get(HISTORY_START_ENV, DEFAULT_HISTORY_START)
         try:
             start = date.fromisoformat(start_text)
@@ -59,6 +54,22 @@ class Settings:
             keep_successful_runs_hours=_positive_int(source, RUN_RETENTION_ENV, 24),
             keep_failed_runs_days=_positive_int(source, FAILED_RUN_RETENTION_ENV, 14),
         )
+
+
+def ingest_cron(source: Mapping[str, str]) -> str:
+    """The ingest schedule's cron; the alert thresholds and the tick's freshness policy follow
+    it too. Raises SettingsError when it is not five fields."""
+    cron = source.get(INGEST_CRON_ENV, DEFAULT_INGEST_CRON).strip()
+    if len(cron.split()) != 5:
+        raise SettingsError(bad_cron_message(cron))
+    return cron
+
+
+def bad_cron_message(cron: str) -> str:
+    return (
+        f"{INGEST_CRON_ENV}={cron!r} is not a valid five-field cron expression; "
+        f"use e.g. '{DEFAULT_INGEST_CRON}' (every minute) or '*/5 * * * *'"
+    )
 
 
 def _positive_int(source: Mapping[str, str], name: str, default: int) -> int:

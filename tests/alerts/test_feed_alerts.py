@@ -16,6 +16,8 @@ from assets.alert_conditions import (
     Thresholds,
 )
 from backquant.symbols import SUPPORTED_SYMBOLS
+from pipelines.alerting import AlertSettings
+from pipelines.settings import INGEST_CRON_ENV
 from tests.alerts.helpers import AlertSensors, at_minute, feed_resources, tally, tick, webhook
 from tests.alerts.receiver import Receiver
 from tests.support.simulator import SIM_START, running_simulator
@@ -158,3 +160,90 @@ def test_a_lake_that_cannot_be_read_alerts_once_and_recovers_once(
     assert tally(receiver) == {(LAKE_UNREADABLE, "alert"): 1, (LAKE_UNREADABLE, "recovery"): 1}
     alert, _ = receiver.texts()
     assert "cannot read the lake: the catalog file" in alert and "is not a SQLite database" in alert
+
+
+def test_one_frozen_symbol_alerts_once_by_name_and_stays_open_when_the_whole_feed_stops(
+    tmp_path: Path, instance: dg.DagsterInstance, receiver: Receiver
+) -> None:
+    """BackQuant stops refreshing HYPEUSDT (each fetch a duplicate) while the others advance;
+    SOLUSDT never had data (a cold start): only HYPEUSDT is stale, SOLUSDT is failing. The
+    ticks then stop altogether, and later resume with both symbols healthy."""
+    home = tmp_path / "lake"
+    frozen, failing = f"{STALE_FEED}:HYPEUSDT", f"{SYMBOL_FAILING}:SOLUSDT"
+    with running_simulator(frozen_at=SIM_START, faults="HYPEUSDT:frozen; SOLUSDT:404") as sim:
+        sensors = AlertSensors(sim, instance, feed_resources(home, webhook(receiver.url)))
+        for minute in range(10):
+            at_minute(sim, minute)
+            report = tick(sim, home)
+            assert report.symbol("HYPEUSDT").status == ("stored" if minute == 0 else "duplicate")
+            sensors.evaluate()
+            # SOLUSDT's fifth failure is at minute 4; HYPEUSDT's summary is `minute` minutes
+            # behind the others', over 5 from minute 6.
+            opened = {key for key, after in ((failing, 4), (frozen, 6)) if minute >= after}
+            assert tally(receiver) == {(key, "alert"): 1 for key in opened}
+        for minute in range(10, 17):  # no tick at all: the feed is stale, HYPEUSDT still is
+            at_minute(sim, minute)
+            sensors.evaluate()
+        assert set(sensors.state().incidents) == {STALE_FEED, frozen, failing}
+        sim.set_faults("")
+        for minute in range(17, 19):
+            at_minute(sim, minute)
+            assert len(tick(sim, home).stored) == 4
+            sensors.evaluate()
+
+    assert tally(receiver) == {
+        (key, kind): 1 for key in (STALE_FEED, frozen, failing) for kind in ("alert", "recovery")
+    }
+    texts = receiver.texts()
+    (alert,) = [text for text in texts if text.startswith("[termstore] ALERT HYPEUSDT stale")]
+    assert "BackQuant keeps serving HYPEUSDT's summary computed at 2026-03-02 12:00 UTC" in alert
+    assert "6 min behind the rest of the feed (newest 2026-03-02 12:06 UTC)" in alert
+    assert "(duplicate)" in alert
+    recovered = "[termstore] RESOLVED HYPEUSDT stale: HYPEUSDT's data is advancing again"
+    assert any(text.startswith(recovered) for text in texts)
+    assert sensors.state().incidents == {}
+
+
+def test_a_symbol_that_had_data_then_fails_is_failing_not_stale(
+    tmp_path: Path, instance: dg.DagsterInstance, receiver: Receiver
+) -> None:
+    """SOLUSDT is stored for two minutes, then BackQuant answers 404: its data falls behind the
+    others', but a failing fetch is ``symbol_failing``'s alert, not a second one."""
+    home = tmp_path / "lake"
+    with running_simulator(frozen_at=SIM_START) as sim:
+        sensors = AlertSensors(sim, instance, feed_resources(home, webhook(receiver.url)))
+        for minute in range(13):
+            if minute == 2:
+                sim.set_faults("SOLUSDT:404")
+            at_minute(sim, minute)
+            tick(sim, home)
+            sensors.evaluate()
+
+    assert tally(receiver) == {(f"{SYMBOL_FAILING}:SOLUSDT", "alert"): 1}
+
+
+def test_a_slower_schedule_raises_the_stale_threshold_so_a_healthy_feed_stays_quiet(
+    tmp_path: Path, instance: dg.DagsterInstance, receiver: Receiver
+) -> None:
+    """A tick every 10 minutes, the sensor every minute as the daemon runs it, with the
+    thresholds the code location reads from that environment."""
+    thresholds = AlertSettings.from_env({INGEST_CRON_ENV: "*/10 * * * *"}).thresholds
+    assert thresholds.stale_minutes == 20
+    home = tmp_path / "lake"
+    with running_simulator(frozen_at=SIM_START) as sim:
+        sensors = AlertSensors(
+            sim, instance, feed_resources(home, webhook(receiver.url)), thresholds=thresholds
+        )
+        for minute in range(31):
+            at_minute(sim, minute)
+            if minute % 10 == 0:
+                assert len(tick(sim, home).stored) == 4
+            sensors.evaluate()
+        assert receiver.posts == []
+        for minute in (40, 49, 50):  # the ticks stop after 12:30: two missed, then stale
+            at_minute(sim, minute)
+            sensors.evaluate()
+            assert len(receiver.posts) == (1 if minute == 50 else 0)
+
+    (alert,) = receiver.texts()
+    assert alert.startswith("[termstore] ALERT feed stale: no tick stored for 20 min")

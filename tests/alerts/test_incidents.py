@@ -28,7 +28,7 @@ from pipelines.alerting import (
     ALERT_STALE_MINUTES_ENV,
     AlertSettings,
 )
-from pipelines.settings import SettingsError
+from pipelines.settings import INGEST_CRON_ENV, SettingsError
 from storage.lake_config import LakeConfig
 from storage.warehouse import Warehouse
 
@@ -125,6 +125,32 @@ def test_settings_defaults_and_bad_values_say_what_to_set() -> None:
             AlertSettings.from_env({ALERT_WEBHOOK_ENV: url})
         assert secret not in str(raised.value)
     assert AlertSettings.from_env({ALERT_WEBHOOK_ENV: "http://127.0.0.1:9/hook"}).webhook_set
+
+
+@pytest.mark.parametrize(
+    ("cron", "minutes"),
+    [
+        ("* * * * *", 5),
+        ("*/2 * * * *", 5),
+        ("*/5 * * * *", 10),
+        ("*/10 * * * *", 20),
+        # Fires at :00, :07 … :56: its longest gap is 7 minutes.
+        ("*/7 * * * *", 14),
+        # Weekdays 09:00–17:00: the weekend, Friday 17:00 to Monday 09:00, is its longest gap.
+        ("0 9-17 * * 1-5", 2 * 64 * 60),
+    ],
+)
+def test_the_stale_threshold_follows_the_ingest_schedule(cron: str, minutes: int) -> None:
+    assert AlertSettings.from_env({INGEST_CRON_ENV: cron}).thresholds.stale_minutes == minutes
+
+
+def test_a_stale_threshold_set_explicitly_wins_and_a_bad_cron_says_what_to_set() -> None:
+    env = {INGEST_CRON_ENV: "*/10 * * * *", ALERT_STALE_MINUTES_ENV: "7"}
+    assert AlertSettings.from_env(env).thresholds.stale_minutes == 7
+    with pytest.raises(SettingsError, match=r"\(default 20\)"):
+        AlertSettings.from_env({**env, ALERT_STALE_MINUTES_ENV: "soon"})
+    with pytest.raises(SettingsError, match=r"'61 \* \* \* \*' is not a valid five-field"):
+        AlertSettings.from_env({INGEST_CRON_ENV: "61 * * * *"})
 
 
 def test_slack_gets_text_only_and_other_endpoints_the_fields_too() -> None:

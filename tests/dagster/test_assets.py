@@ -119,6 +119,26 @@ def test_freshness_judges_the_data_against_the_clock(
     assert late.total_seconds() <= staleness <= late.total_seconds() + 60
 
 
+@pytest.mark.parametrize(("faults", "duplicates"), [("HYPEUSDT:frozen", 1), ("*:frozen", 4)])
+def test_freshness_judges_a_summary_served_again_by_its_age(
+    tmp_path: Path, instance: dg.DagsterInstance, faults: str, duplicates: int
+) -> None:
+    """BackQuant stops refreshing one symbol, or all four: ten minutes later each of them is a
+    duplicate of the summary stored then, ten minutes old, and the check says so."""
+    with running_simulator(frozen_at=SIM_START, faults=faults) as sim:
+        assert tick(sim, tmp_path, instance).success
+        result = tick(sim, tmp_path, instance, minutes=10)
+    assert result.success
+    metadata = result.asset_materializations_for_node(TICK_ASSET)[0].metadata
+    assert metadata["duplicates_skipped"].value == duplicates
+    freshness = checks_by_name(result)["freshness"]
+    assert not freshness.passed
+    assert freshness.severity == dg.AssetCheckSeverity.ERROR
+    staleness = freshness.metadata["worst_staleness_s"].value
+    assert isinstance(staleness, float) and staleness >= 600
+    assert "HYPEUSDT (duplicate): " in str(freshness.metadata["symbols"].value)
+
+
 def test_failing_symbol_is_explained_and_costs_nothing_else(
     tmp_path: Path, instance: dg.DagsterInstance
 ) -> None:

@@ -9,18 +9,22 @@ import os
 import secrets
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.freshness import TimeWindowFreshnessPolicy
 from dagster._core.remote_representation.external_data import (
     RepositorySnap,
     ResourceConfigEnvVarSnap,
 )
 from dagster._serdes import serialize_value
 
+from assets.ingest import TICK_ASSET
 from assets.maintenance import MAINTENANCE_ASSET
 from backquant.errors import ConfigError
+from pipelines.alerting import FEED_SENSOR
 from pipelines.automation import MAINTENANCE_JOB
 from pipelines.settings import Settings, SettingsError, check_client_environment
 from storage.lake_config import CATALOG_ENV, DATA_PATH_ENV
@@ -164,3 +168,20 @@ def test_the_default_local_lake_needs_no_catalog_variable(
     (warehouse,) = [r for r in snapshot.resources or () if r.name == "warehouse"]
     assert warehouse.configured_values["catalog"] == '""'
     assert warehouse.configured_values["data_path"] == '""'
+
+
+def test_a_slower_ingest_schedule_widens_the_tick_freshness_policy_and_the_stale_alert(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Warn and fail after two and five of the schedule's intervals (at least 3 and 10 min);
+    the stale alert after two (at least 5 min)."""
+    for cron, warn, fail, stale in (("* * * * *", 3, 10, 5), ("*/15 * * * *", 30, 75, 30)):
+        definitions = build(monkeypatch, tmp_path, TERMSTORE_INGEST_CRON=cron)
+        spec = definitions.resolve_assets_def(TICK_ASSET).specs_by_key[dg.AssetKey(TICK_ASSET)]
+        policy = spec.freshness_policy
+        assert isinstance(policy, TimeWindowFreshnessPolicy)
+        assert policy.warn_window is not None
+        windows = (policy.warn_window.to_timedelta(), policy.fail_window.to_timedelta())
+        assert windows == (timedelta(minutes=warn), timedelta(minutes=fail))
+        description = definitions.resolve_sensor_def(FEED_SENSOR).description
+        assert f"no tick was stored for {stale} min" in str(description)
