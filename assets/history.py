@@ -8,7 +8,7 @@ or after stay visible. Its checks run in the same step, on the days that step re
 import functools
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import dagster as dg
 from dagster._utils.schedules import cron_string_iterator, is_valid_cron_string
@@ -21,9 +21,15 @@ from storage.errors import StorageError
 from storage.reports import NO_ARCHIVE, RebuildReport
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from storage.warehouse import Warehouse
 
 HISTORY_ASSET: Final[str] = "expiry_history"
+HISTORY_POOL: Final[str] = "history"
+"""The asset's concurrency pool: the instance (dagster-instance.yaml, ``concurrency: pools``)
+gives it one slot, so one run at a time rebuilds days, whether history_nightly, a backfill or
+the UI's Materialize started it."""
 MAX_DAYS_PER_RUN: Final[int] = 7
 MIN_COVERAGE: Final[float] = 0.95
 COVERAGE_SETTLE: Final[timedelta] = timedelta(minutes=2)
@@ -225,6 +231,49 @@ def history_checks(
     ]
 
 
+def partition_days(context: dg.AssetExecutionContext) -> dict[str, date]:
+    """The run's partition keys, each with its UTC day (a backfill run has up to seven)."""
+    window = context.partition_time_window
+    first = window.start.date()
+    count = (window.end.date() - first).days
+    days = [first + timedelta(days=offset) for offset in range(count)]
+    return dict(zip(context.partition_keys, days, strict=True))
+
+
+def rebuild_days(warehouse: "Warehouse", days: list[date]) -> list[RebuildReport]:
+    """Each day rebuilt on its own (its own report and time, and the writer lock is free for a
+    tick between two days); a storage error fails the run."""
+    from storage.rebuild import rebuild_day
+
+    try:
+        return [rebuild_day(warehouse, day) for day in days]
+    except StorageError as error:
+        raise dg.Failure(description=str(error)) from None
+
+
+def rows_by_symbol_day(warehouse: "Warehouse", days: list[date]) -> "pl.DataFrame":
+    return warehouse.sql(
+        "SELECT CAST(computed_at AT TIME ZONE 'UTC' AS DATE) AS day, symbol, "  # noqa: S608
+        "count(*) AS expiry_rows, count(DISTINCT computed_at) AS snapshots "
+        f"FROM expiries WHERE {_day_sql(days)} GROUP BY ALL ORDER BY ALL"
+    )
+
+
+def day_metadata(day: date, report: RebuildReport, rows: "pl.DataFrame") -> dict[str, Any]:
+    """One partition's materialization metadata: its day's rebuild and the expiry rows per
+    symbol the day holds now."""
+    missing = [f"{symbol} {missing_day}" for symbol, missing_day in report.missing]
+    return {
+        "days": day.isoformat(),
+        "rebuilt": len(report.rebuilt),
+        "no_archive": ", ".join(missing) or "none",
+        "per_symbol_day": table_metadata(report.table_rows()),
+        "rows_by_symbol": frame_metadata(rows),
+        "dagster/row_count": int(rows["expiry_rows"].sum()) if rows.height else 0,
+        "seconds": round(report.seconds, 3),
+    }
+
+
 def build_history_asset(
     *,
     partitions_def: dg.DailyPartitionsDefinition,
@@ -240,6 +289,9 @@ def build_history_asset(
         deps=[TICK_ASSET],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_DAYS_PER_RUN),
+        # A backfill's runs carry no job tags, so a tag limit misses them; the pool is on the
+        # step, which every run of this asset has.
+        pool=HISTORY_POOL,
         description=describe(HISTORY_DESCRIPTION, simulated=simulated),
         kinds={"polars", "duckdb", "ducklake"},
         owners=["team:termstore"],
@@ -253,35 +305,24 @@ def build_history_asset(
     def expiry_history(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
-        from storage.rebuild import rebuild_range
-
-        window = context.partition_time_window
-        first = window.start.date()
-        last = (window.end - timedelta(seconds=1)).date()
+        days = partition_days(context)
         store = warehouse.open()
-        try:
-            report = rebuild_range(store, first, last)
-        except StorageError as error:
-            raise dg.Failure(description=str(error)) from None
-        days = [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+        reports = rebuild_days(store, list(days.values()))
+        report = RebuildReport(
+            days=tuple(item for day_report in reports for item in day_report.days),
+            seconds=sum(day_report.seconds for day_report in reports),
+        )
         missing = sorted({f"{symbol} {day}" for symbol, day in report.missing})
         if missing:
             context.log.warning(f"no archive for: {', '.join(missing)}")
-        rows = store.sql(
-            f"SELECT symbol, count(*) AS expiry_rows, count(DISTINCT computed_at) AS snapshots "  # noqa: S608
-            f"FROM expiries WHERE {_day_sql(days)} GROUP BY symbol ORDER BY symbol"
-        )
-        return dg.MaterializeResult(
-            metadata={
-                "days": f"{first} … {last}" if first != last else first.isoformat(),
-                "rebuilt": len(report.rebuilt),
-                "no_archive": ", ".join(missing) or "none",
-                "per_symbol_day": table_metadata(report.table_rows()),
-                "rows_by_symbol": frame_metadata(rows),
-                "dagster/row_count": int(rows["expiry_rows"].sum()) if rows.height else 0,
-                "seconds": round(report.seconds, 3),
-            },
-            check_results=history_checks(store, report, days, ingest_cron, clock()),
-        )
+        rows = rows_by_symbol_day(store, list(days.values()))
+        # A run of several days records one materialization per day: each gets its own day's
+        # numbers, not the run's.
+        for (key, day), day_report in zip(days.items(), reports, strict=True):
+            day_rows = rows.filter(rows["day"] == day).drop("day")
+            context.add_asset_metadata(day_metadata(day, day_report, day_rows), partition_key=key)
+        # The checks judge the run's days together (their tables list each symbol-day).
+        checks = history_checks(store, report, list(days.values()), ingest_cron, clock())
+        return dg.MaterializeResult(check_results=checks)
 
     return expiry_history

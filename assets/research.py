@@ -7,16 +7,19 @@ runs by itself after each ``expiry_history`` partition lands (nightly, backfills
 backfills like any partitioned asset.
 """
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import dagster as dg
 from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 
-from assets.history import HISTORY_ASSET
+from assets.history import HISTORY_ASSET, partition_days
 from assets.metadata import column_schema, describe, frame_metadata
 from assets.resources import WarehouseResource
+
+if TYPE_CHECKING:
+    import polars as pl
 
 RESEARCH_ASSET: Final[str] = "research_daily"
 MAX_DAYS_PER_RUN: Final[int] = 7
@@ -82,6 +85,38 @@ def chart_metadata(
     return metadata
 
 
+def charts_as_of(day: date) -> datetime:
+    """The instant a day's charts show: the day's last second, or now for today."""
+    end = datetime.combine(day + timedelta(days=1), time(0), UTC)
+    return min(end, datetime.now(UTC)) - timedelta(seconds=1)
+
+
+def day_metadata(
+    day: date, sampled_rows: int, closing: "pl.DataFrame", at: datetime
+) -> dict[str, dg.MetadataValue]:
+    """One partition's metadata but its charts: the day's hourly sample rows and its closing
+    constant-maturity rows (the 30d tenor shown)."""
+    closing_30d = closing.filter(closing["tenor_days"] == 30).select(
+        "symbol",
+        "day",
+        "open_atm_iv",
+        "high_atm_iv",
+        "low_atm_iv",
+        "close_atm_iv",
+        "close_rr_25d",
+        "close_bf_25d",
+        "close_skew_25d",
+        "snapshots",
+    )
+    return {
+        "days": dg.MetadataValue.text(day.isoformat()),
+        "hourly_sample_rows": dg.MetadataValue.json({day.isoformat(): sampled_rows}),
+        "cm_30d_daily": frame_metadata(closing_30d),
+        "dagster/row_count": dg.MetadataValue.int(closing.height),
+        "charts_as_of": dg.MetadataValue.timestamp(at),
+    }
+
+
 def build_research_asset(
     *, partitions_def: dg.DailyPartitionsDefinition, simulated: bool
 ) -> dg.AssetsDefinition:
@@ -106,45 +141,26 @@ def build_research_asset(
         from storage.research import api
         from storage.research.hourly_tier import materialise_days
 
-        window = context.partition_time_window
-        first: date = window.start.date()
-        last: date = (window.end - timedelta(seconds=1)).date()
+        days = partition_days(context)
         store = warehouse.open()
-        days = [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
-        written = materialise_days(store, days)
-        closing = api.daily_constant_maturity(store, None, first, last + timedelta(days=1))
-        closing_30d = closing.filter(closing["tenor_days"] == 30).select(
-            "symbol",
-            "day",
-            "open_atm_iv",
-            "high_atm_iv",
-            "low_atm_iv",
-            "close_atm_iv",
-            "close_rr_25d",
-            "close_bf_25d",
-            "close_skew_25d",
-            "snapshots",
+        sampled = {item.day: item.rows for item in materialise_days(store, list(days.values()))}
+        closing = api.daily_constant_maturity(
+            store, None, min(days.values()), max(days.values()) + timedelta(days=1)
         )
-        at = min(window.end.astimezone(UTC), datetime.now(UTC)) - timedelta(seconds=1)
-        charts = render_charts(store, at=at)
+        # A run of several days records one materialization per day: each gets its own day's
+        # sample, closing table and charts, not the run's.
+        for key, day in days.items():
+            at = charts_as_of(day)
+            metadata = day_metadata(day, sampled[day], closing.filter(closing["day"] == day), at)
+            charts = render_charts(store, at=at)
+            fallback_dir = Path(warehouse.home) / "charts"
+            metadata.update(chart_metadata(context.instance, fallback_dir, key, charts))
+            context.add_asset_metadata(metadata, partition_key=key)
         context.log.info(
-            f"hourly sample: {sum(d.rows for d in written)} rows over {len(written)} days; "
-            f"charts as of {at:%Y-%m-%d %H:%M}"
+            f"hourly sample: {sum(sampled.values())} rows over {len(sampled)} days; charts of "
+            f"{', '.join(days)}"
         )
-        metadata: dict[str, dg.MetadataValue] = {
-            "days": dg.MetadataValue.text(f"{first} … {last}" if first != last else str(first)),
-            "hourly_sample_rows": dg.MetadataValue.json(
-                {day.day.isoformat(): day.rows for day in written}
-            ),
-            "cm_30d_daily": frame_metadata(closing_30d),
-            "dagster/row_count": dg.MetadataValue.int(closing.height),
-            "charts_as_of": dg.MetadataValue.timestamp(at),
-        }
-        key = str(first) if first == last else f"{first}_{last}"
-        metadata.update(
-            chart_metadata(context.instance, Path(warehouse.home) / "charts", key, charts)
-        )
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult()
 
     return research_daily
 

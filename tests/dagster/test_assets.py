@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
-from assets.history import HISTORY_ASSET, build_history_asset
+from assets.history import CHECK_DESCRIPTIONS, HISTORY_ASSET, build_history_asset
 from assets.ingest import TICK_ASSET, build_tick_asset
 from assets.maintenance import MAINTENANCE_ASSET, build_maintenance_asset
 from assets.resources import BackQuantResource, WarehouseResource
 from backquant.symbols import SUPPORTED_SYMBOLS
 from storage.warehouse import Warehouse
+from tests.storage.helpers import rows_per_day
 from tests.support.simulator import SIM_START, RunningSimulator, running_simulator
 
 DAY = SIM_START.date()
@@ -231,6 +236,60 @@ def test_history_partition_rebuilds_the_day_in_one_transaction_and_its_checks_pa
             "SELECT symbol, count(*) AS n FROM snapshots GROUP BY symbol ORDER BY symbol"
         )
     assert snapshots["n"].to_list() == [3, 3, 3, 3]
+
+
+def ranged_run(first: date, last: date) -> dict[str, str]:
+    """The tags of a backfill run over several days (multi_run(7) gives each run a range)."""
+    return {ASSET_PARTITION_RANGE_START_TAG: str(first), ASSET_PARTITION_RANGE_END_TAG: str(last)}
+
+
+def table_rows(value: dg.MetadataValue) -> list[dict[str, str]]:
+    """A metadata table's rows; an empty table is shown as text, so it has none."""
+    if not isinstance(value, dg.TableMetadataValue):
+        return []
+    return [{key: str(cell) for key, cell in record.data.items()} for record in value.records]
+
+
+def test_a_run_of_several_days_records_each_days_own_metadata(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """A backfill run rebuilds up to seven days and records a materialization of each: a day
+    shows its own rows, never the run's; the checks judge the run's days together."""
+    before, after = DAY - timedelta(days=1), DAY + timedelta(days=1)
+    ticks = {before: 0, DAY: 3, after: 1}
+    with running_simulator(frozen_at=SIM_START) as sim:
+        for minute in range(ticks[DAY]):
+            assert tick(sim, tmp_path, instance, minutes=minute).success
+        assert tick(sim, tmp_path, instance, start=SIM_START + timedelta(days=1)).success
+        result = dg.materialize(
+            [history_asset()],
+            tags=ranged_run(before, after),
+            resources=resources(sim, tmp_path),
+            instance=instance,
+        )
+    with Warehouse.open(tmp_path) as warehouse:
+        expiry_rows = rows_per_day(warehouse, "expiries")
+    metadata = {
+        event.partition: event.metadata
+        for event in result.asset_materializations_for_node(HISTORY_ASSET)
+    }
+    assert list(metadata) == [str(day) for day in ticks]
+    for day, count in ticks.items():
+        own = metadata[str(day)]
+        assert own["days"].value == str(day)
+        assert own["dagster/row_count"].value == expiry_rows.get(day, 0)
+        assert own["rebuilt"].value == (len(SUPPORTED_SYMBOLS) if count else 0)
+        assert (own["no_archive"].value == "none") == bool(count)
+        assert {row["day"] for row in table_rows(own["per_symbol_day"].value)} == {str(day)}
+        snapshots = {
+            row["symbol"]: row["snapshots"] for row in table_rows(own["rows_by_symbol"].value)
+        }
+        assert snapshots == (dict.fromkeys(SUPPORTED_SYMBOLS, str(count)) if count else {})
+    checks = checks_by_name(result)
+    assert sorted(checks) == sorted(CHECK_DESCRIPTIONS)
+    assert checks["matches_archive"].passed and checks["no_duplicate_keys"].passed
+    judged = table_rows(checks["coverage"].metadata["per_symbol_day"].value)
+    assert {row["day"] for row in judged} == {str(day) for day in ticks}
 
 
 def ticks_per_symbol(warehouse: Warehouse) -> dict[str, list[datetime]]:

@@ -5,7 +5,6 @@ today by the ticks due so far and a day that is over by its whole schedule."""
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,7 +21,7 @@ from tests.support.automation import (
     readme_automation,
     simulated_client_clock,
 )
-from tests.support.fixtures import TEST_KEY
+from tests.support.fixtures import TEST_KEY, location_env
 from tests.support.simulator import running_simulator
 
 FIRST_DAY = date(2026, 1, 1)
@@ -40,12 +39,12 @@ def definitions(
 ) -> dg.Definitions:
     """The code location as ``workspace.yaml`` loads it, from a clean environment (resolved
     while a test instance is open: Dagster looks for the current instance when it does)."""
-    for name in list(os.environ):
-        if name.startswith(("BACKQUANT_", "TERMSTORE_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("BACKQUANT_API_KEY", TEST_KEY)
-    monkeypatch.setenv("TERMSTORE_HOME", str(tmp_path / "wh"))
-    monkeypatch.setenv("TERMSTORE_HISTORY_START", FIRST_DAY.isoformat())
+    location_env(
+        monkeypatch,
+        BACKQUANT_API_KEY=TEST_KEY,
+        TERMSTORE_HOME=str(tmp_path / "wh"),
+        TERMSTORE_HISTORY_START=FIRST_DAY.isoformat(),
+    )
     # Importing the module builds its ``defs`` once, from the environment set above.
     built: dg.Definitions = importlib.import_module("pipelines.definitions").build_definitions()
     built.get_repository_def()

@@ -333,6 +333,7 @@ def test_the_production_instance_opens_on_postgresql(
         assert instance.run_storage._engine.dialect.driver == "psycopg2"
         limits = instance.get_concurrency_config().run_queue_config
         assert limits is not None and limits.max_concurrent_runs == 4
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
         instance.add_run(DagsterRun(job_name="ingest", run_id="deploy-check"))
     # Nothing of it on the machine: a new instance on the same database sees the run.
     with DagsterInstance.from_config(str(home)) as instance:
@@ -368,13 +369,20 @@ def test_helm_values_say_what_compose_and_the_instance_say() -> None:
     assert {v for pair in versions for v in pair if v} == {PACKAGES["dagster"]["version"]}
     prod = yaml.safe_load(PROD_INSTANCE.read_text())
     queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
-    runs = prod["concurrency"]["runs"]
-    assert queued["maxConcurrentRuns"] == runs["max_concurrent_runs"]
-    assert queued["tagConcurrencyLimits"] == runs["tag_concurrency_limits"]
-    assert (
-        queued["dequeueIntervalSeconds"]
-        == prod["run_coordinator"]["config"]["dequeue_interval_seconds"]
-    )
+    # The limits only in the chart's `concurrency` block: Dagster refuses an instance that sets
+    # them in the run coordinator's config as well.
+    assert queued == {
+        "dequeueIntervalSeconds": prod["run_coordinator"]["config"]["dequeue_interval_seconds"]
+    }
+    concurrency = values["concurrency"]
+    assert concurrency["enabled"] is True
+    runs, pools = prod["concurrency"]["runs"], prod["concurrency"]["pools"]
+    assert concurrency["runs"]["maxConcurrentRuns"] == runs["max_concurrent_runs"]
+    assert concurrency["runs"]["tagConcurrencyLimits"] == runs["tag_concurrency_limits"]
+    assert concurrency["pools"] == {
+        "defaultLimit": pools["default_limit"],
+        "granularity": pools["granularity"],
+    }
     for kind in ("schedule", "sensor"):
         purge = dict(values["retention"][kind]["purgeAfterDays"])
         assert purge.pop("started") == -1

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from assets.history import build_history_asset
 from assets.ingest import build_tick_asset
@@ -16,6 +20,7 @@ from backquant.symbols import SUPPORTED_SYMBOLS
 from pipelines.settings import DEFAULT_INGEST_CRON
 from storage.warehouse import Warehouse
 from tests.research.test_plots import png_size
+from tests.storage.helpers import rows_per_day
 from tests.support.simulator import SIM_START, running_simulator
 
 DAY = SIM_START.date()
@@ -81,3 +86,60 @@ def test_research_daily_materialises_with_charts(tmp_path: Path) -> None:
     assert sampled == sorted(newest.select("symbol", "computed_at").unique().rows())
     assert len(sampled) == len(SUPPORTED_SYMBOLS)
     assert hourly.equals(newest.select(hourly.columns))
+
+
+def test_a_run_of_several_days_gives_each_day_its_own_sample_table_and_charts(
+    tmp_path: Path,
+) -> None:
+    """A backfill run covers up to seven days: each day's materialization shows that day's
+    hourly sample, closing table and charts (as of the day's end), not the run's."""
+    days = [DAY, DAY + timedelta(days=1)]
+    partitions = dg.DailyPartitionsDefinition(
+        start_date=DAY.isoformat(), timezone="UTC", end_offset=1
+    )
+    history = build_history_asset(
+        partitions_def=partitions, ingest_cron=DEFAULT_INGEST_CRON, simulated=True
+    )
+    research = build_research_asset(partitions_def=partitions, simulated=True)
+    ranged_run = {
+        ASSET_PARTITION_RANGE_START_TAG: str(days[0]),
+        ASSET_PARTITION_RANGE_END_TAG: str(days[-1]),
+    }
+    with dg.instance_for_test() as instance, running_simulator(frozen_at=SIM_START) as sim:
+        resources = {
+            "backquant": BackQuantResource(
+                api_key=sim.api_key, base_url=sim.base_url, retry_deadline_s=2.0, simulated=True
+            ),
+            "warehouse": WarehouseResource(home=str(tmp_path)),
+        }
+        for offset, ticks in enumerate((3, 1)):
+            for minute in range(ticks):
+                sim.clock.set(SIM_START + timedelta(days=offset, minutes=minute))
+                tick = build_tick_asset(simulated=True)
+                assert dg.materialize([tick], resources=resources, instance=instance).success
+        for asset in (history, research):
+            result = dg.materialize(
+                [asset], tags=ranged_run, resources=resources, instance=instance
+            )
+        events = result.asset_materializations_for_node(RESEARCH_ASSET)
+        charts = {
+            event.partition: served_chart(instance, event.metadata["chart_term_structure"])
+            for event in events
+        }
+    with Warehouse.open(tmp_path) as warehouse:
+        sampled = rows_per_day(warehouse, "hourly_sample")
+    assert [event.partition for event in events] == [str(day) for day in days]
+    for day, event in zip(days, events, strict=True):
+        metadata = event.metadata
+        assert metadata["days"].value == str(day)
+        assert metadata["hourly_sample_rows"].value == {str(day): sampled[day]}
+        closing = metadata["cm_30d_daily"].value
+        assert isinstance(closing, dg.TableMetadataValue)
+        assert {record.data["day"] for record in closing.records} == {str(day)}
+        day_end = datetime.combine(day + timedelta(days=1), time(0), UTC)
+        assert metadata["charts_as_of"].value == (day_end - timedelta(seconds=1)).timestamp()
+        path, _ = charts[str(day)]
+        assert path.parent == Path(str(metadata["charts_dir"].value))
+        assert str(day) in path.parts
+    # Each day's charts are drawn as of that day: the two images differ.
+    assert charts[str(days[0])][1] != charts[str(days[1])][1]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,16 @@ def table(warehouse: Warehouse, name: str) -> pl.DataFrame:
 
 def tables(warehouse: Warehouse, names: tuple[str, ...] = tuple(ORDER)) -> dict[str, pl.DataFrame]:
     return {name: table(warehouse, name) for name in names}
+
+
+def rows_per_day(warehouse: Warehouse, name: str) -> dict[date, int]:
+    """A table's rows per UTC day of ``computed_at``."""
+    return dict(
+        warehouse.sql(
+            "SELECT CAST(computed_at AT TIME ZONE 'UTC' AS DATE) AS day, count(*) "
+            f"FROM {name} GROUP BY ALL"
+        ).rows()
+    )
 
 
 def count(warehouse: Warehouse, query: str) -> int:

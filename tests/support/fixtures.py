@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -29,6 +30,16 @@ class ScriptedAPI:
         }
         values.update(overrides)
         return ClientConfig(**values)  # type: ignore[arg-type]
+
+
+def location_env(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    """The code location's environment as ``env`` alone: this process's BACKQUANT_ and
+    TERMSTORE_ variables are removed first."""
+    for name in list(os.environ):
+        if name.startswith(("BACKQUANT_", "TERMSTORE_")):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture
