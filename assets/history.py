@@ -110,6 +110,7 @@ INTERVAL_SAMPLE: Final[int] = 1000
 
 
 @functools.cache
+@functools.cache  # the alert sensors ask on every evaluation; the cron rarely changes
 def cron_interval(cron: str) -> timedelta:
     """The longest time the ingest schedule goes between two ticks: 1 min for ``* * * * *``,
     7 for ``*/7 * * * *`` (its 4-minute gap at the hour is shorter), a weekend for a schedule of

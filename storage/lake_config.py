@@ -219,7 +219,8 @@ def _data_path(value: str, home: Path) -> str:
 
 
 def _has_s3_keys(env: Mapping[str, str]) -> bool:
-    return bool(env.get("AWS_ACCESS_KEY_ID", "").strip() and env.get("AWS_SECRET_ACCESS_KEY", ""))
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    return all(env.get(name, "").strip() for name in keys)
 
 
 def _s3_settings(env: Mapping[str, str]) -> S3Settings:

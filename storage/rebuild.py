@@ -17,6 +17,7 @@ fetch: the rebuild deletes the other copies from the archive, so each key is sto
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -86,9 +87,7 @@ def _archived_once(
         first.setdefault(record.computed_at, record)
     copies = len(records) - len(first)
     if copies:
-        counts: dict[datetime, int] = {}
-        for record in records:
-            counts[record.computed_at] = counts.get(record.computed_at, 0) + 1
+        counts = Counter(record.computed_at for record in records)
         twice = [at for at, n in counts.items() if n > 1]
         connection.execute(
             f"DELETE FROM {RESPONSES} WHERE symbol = ? AND computed_at IN (SELECT unnest(?))",

@@ -14,7 +14,7 @@ import pytest
 
 from assets.resources import BackQuantResource, WarehouseResource
 from backquant.client import BackQuantClient, FetchOutcome
-from backquant.errors import FetchTimeoutError, TransportError, UpstreamError
+from backquant.errors import FetchTimeoutError, TransportError
 from backquant.symbols import SUPPORTED_SYMBOLS
 from backquant.validation import parse_expiry_summary, parse_with_models
 from tests.support.bodies import summary_body, summary_document
@@ -103,7 +103,6 @@ def test_a_5xx_no_table_names_is_retried_like_the_others(
 
     result = outcomes["ETHUSDT"].result
     assert result is not None and result.attempts == 2
-    assert UpstreamError.retryable
 
 
 def test_a_body_echoing_the_key_leaves_no_part_of_it_in_the_reason(
